@@ -1,0 +1,48 @@
+/*
+ * clock.h - the one source of time in Hearth.
+ *
+ * All code reads "now" through clock_now().  In production it is the real
+ * UTC clock; in test mode (hearthd --test-clock) it is a settable clock that
+ * only moves when told, so billing periods, token expiry, verification codes
+ * and the 31-day household rule are tested by moving time, never by sleeping.
+ * Times are int64 seconds since the Unix epoch, UTC, everywhere inside.
+ * The clock is process-wide and safe to read from any thread.
+ */
+#ifndef HEARTH_CORE_CLOCK_H
+#define HEARTH_CORE_CLOCK_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "core/errors.h"
+
+/* Seconds since the epoch: the real clock, or the test clock when enabled. */
+int64_t clock_now(void);
+
+/* Monotonic milliseconds for measuring durations; never the test clock. */
+int64_t clock_mono_ms(void);
+
+/* Switch to the settable test clock, starting at `start` (seconds). */
+void clock_use_test(int64_t start);
+
+/* True when the test clock is in use. */
+bool clock_is_test(void);
+
+/* Set the test clock to `t`.  Returns ERR_INVALID_STATE when the real clock
+ * is in use or `t` is before the current test time (time never goes back). */
+enum err clock_set(int64_t t);
+
+/* Move the test clock forward by `seconds` (>= 0); same errors as clock_set. */
+enum err clock_advance(int64_t seconds);
+
+/* Write `t` as an RFC 3339 UTC string ("2026-11-21T23:28:47Z") into `buf`
+ * (at least 21 bytes).  Returns `buf`. */
+char *clock_format(int64_t t, char *buf, size_t cap);
+
+/* Parse an RFC 3339 time ("...Z" or with a numeric offset, optional
+ * fractional seconds which are dropped) into epoch seconds.  Returns ERR_OK or
+ * ERR_INVALID_PARAMETER. */
+enum err clock_parse(const char *s, int64_t *out);
+
+#endif

@@ -1,0 +1,172 @@
+#include "core/config.h"
+
+#include <errno.h>
+#include <stddef.h>
+#include <stdlib.h>
+#include <string.h>
+
+enum kind { K_STR, K_INT, K_BOOL };
+
+struct option_row {
+	const char *flag; /* without "--" */
+	const char *env;
+	enum kind kind;
+	size_t offset;
+	const char *def;
+	int64_t min, max;
+	const char *help;
+};
+
+#define STR(f, e, field, d, h) {f, e, K_STR, offsetof(struct config, field), d, 0, 0, h}
+#define INT(f, e, field, d, lo, hi, h) {f, e, K_INT, offsetof(struct config, field), d, lo, hi, h}
+#define BOOL(f, e, field, h) {f, e, K_BOOL, offsetof(struct config, field), "false", 0, 1, h}
+
+static const struct option_row rows[] = {
+	STR("db", "HEARTH_DB", db_path, "./hearth.db", "SQLite database file"),
+	STR("db-sync", "HEARTH_DB_SYNC", db_sync, "full",
+	    "durability: full (fsync every commit; loses nothing acknowledged) or normal"),
+	STR("listen", "HEARTH_LISTEN", listen, "127.0.0.1:8080", "address:port to listen on"),
+	INT("threads", "HEARTH_THREADS", threads, "0", 0, 256,
+	    "server worker threads; 0 = 2 x cores (at least 4)"),
+	INT("max-connections", "HEARTH_MAX_CONNECTIONS", max_connections, "1024", 1, 65536,
+	    "open connections at most"),
+	INT("max-connections-per-ip", "HEARTH_MAX_CONNECTIONS_PER_IP", max_connections_per_ip, "64",
+	    1, 65536, "open connections per client IP at most"),
+	INT("connection-timeout", "HEARTH_CONNECTION_TIMEOUT", connection_timeout_s, "30", 1, 3600,
+	    "seconds an idle or slow connection is kept"),
+	INT("body-limit", "HEARTH_BODY_LIMIT", body_limit, "65536", 1024, 16777216,
+	    "largest request body in bytes (413 above)"),
+	STR("key-file", "HEARTH_KEY_FILE", key_file, "./hearth.keys",
+	    "token signing key set (created with mode 0600 on first start)"),
+	STR("trusted-proxies", "HEARTH_TRUSTED_PROXIES", trusted_proxies, "",
+	    "comma-separated CIDRs whose X-Forwarded-For is believed"),
+	STR("log-level", "HEARTH_LOG_LEVEL", log_level, "info", "debug, info, warn or error"),
+	BOOL("test-mode", "HEARTH_TEST_MODE", test_mode,
+	     "test mode: settable clock and /test/v1 routes (never in production)"),
+	INT("test-clock-start", "HEARTH_TEST_CLOCK_START", test_clock_start, "0", 0, 32503680000,
+	    "test mode: the test clock's start (epoch seconds); 0 = now"),
+	STR("port-file", "HEARTH_PORT_FILE", port_file, "", "write the bound port to this file"),
+	STR("issuer", "HEARTH_ISSUER", issuer, "https://hearth.example", "token issuer (iss)"),
+	INT("access-ttl", "HEARTH_ACCESS_TTL", access_ttl_s, "900", 60, 86400,
+	    "access token lifetime, seconds"),
+	INT("refresh-ttl", "HEARTH_REFRESH_TTL", refresh_ttl_s, "2592000", 3600, 31536000,
+	    "refresh token sliding lifetime, seconds"),
+	INT("staff-ttl", "HEARTH_STAFF_TTL", staff_ttl_s, "28800", 60, 86400,
+	    "staff token lifetime, seconds"),
+	INT("hash-concurrency", "HEARTH_HASH_CONCURRENCY", hash_concurrency, "0", 0, 256,
+	    "Argon2id hashes at once; 0 = cores"),
+	INT("pwhash-opslimit", "HEARTH_PWHASH_OPSLIMIT", pwhash_opslimit, "0", 0, 64,
+	    "Argon2id passes; 0 = libsodium INTERACTIVE"),
+	INT("pwhash-memlimit", "HEARTH_PWHASH_MEMLIMIT", pwhash_memlimit, "0", 0, 4294967296,
+	    "Argon2id memory in bytes; 0 = libsodium INTERACTIVE (64 MiB)"),
+	STR("countries", "HEARTH_COUNTRIES", countries, "US,CA,MX,BR,GB,DE,FR,ES,IN,JP,KR,AU,KW",
+	    "ISO 3166-1 alpha-2 countries Hearth sells in"),
+	INT("signin-fail-limit", "HEARTH_SIGNIN_FAIL_LIMIT", signin_fail_limit, "5", 1, 1000,
+	    "failed sign-ins per account before backoff"),
+	INT("signin-ip-fail-limit", "HEARTH_SIGNIN_IP_FAIL_LIMIT", signin_ip_fail_limit, "20", 1,
+	    100000, "failed sign-ins per client IP before backoff"),
+	INT("throttle-window", "HEARTH_THROTTLE_WINDOW", throttle_window_s, "900", 60, 86400,
+	    "seconds failed attempts are remembered"),
+	INT("revocation-cache-ms", "HEARTH_REVOCATION_CACHE_MS", revocation_cache_ms, "1000", 0,
+	    60000, "how stale the sign-in revocation cache may be, ms"),
+};
+
+#define NROWS (sizeof rows / sizeof rows[0])
+
+static int set_value(struct config *c, const struct option_row *r, const char *val, FILE *err)
+{
+	char *base = (char *)c;
+	switch (r->kind) {
+	case K_STR:
+		*(const char **)(base + r->offset) = val;
+		return 0;
+	case K_BOOL:
+		if (strcmp(val, "1") == 0 || strcmp(val, "true") == 0 || strcmp(val, "yes") == 0) {
+			*(bool *)(base + r->offset) = true;
+			return 0;
+		}
+		if (strcmp(val, "0") == 0 || strcmp(val, "false") == 0 || strcmp(val, "no") == 0) {
+			*(bool *)(base + r->offset) = false;
+			return 0;
+		}
+		fprintf(err, "hearthd: --%s takes true or false, not '%s'\n", r->flag, val);
+		return -1;
+	case K_INT: {
+		char *end = NULL;
+		errno = 0;
+		long long v = strtoll(val, &end, 10);
+		if (errno || end == val || *end != '\0' || v < r->min || v > r->max) {
+			fprintf(err, "hearthd: --%s takes a whole number from %lld to %lld, not '%s'\n",
+				r->flag, (long long)r->min, (long long)r->max, val);
+			return -1;
+		}
+		*(int64_t *)(base + r->offset) = (int64_t)v;
+		return 0;
+	}
+	}
+	return -1;
+}
+
+void config_defaults(struct config *c)
+{
+	memset(c, 0, sizeof *c);
+	for (size_t i = 0; i < NROWS; i++)
+		set_value(c, &rows[i], rows[i].def, stderr);
+}
+
+static void print_help(FILE *out)
+{
+	fprintf(out, "Usage: hearthd [--flag value | --flag=value]...\n\n"
+		     "Hearth account, subscription and household service.\n\nOptions "
+		     "(flag, environment variable, default):\n");
+	for (size_t i = 0; i < NROWS; i++)
+		fprintf(out, "  --%-24s %-32s [%s]\n      %s\n", rows[i].flag, rows[i].env,
+			rows[i].def[0] ? rows[i].def : "\"\"", rows[i].help);
+	fprintf(out, "  --help\n      print this and exit\n");
+}
+
+enum config_result config_load(struct config *c, int argc, char **argv, FILE *out, FILE *err)
+{
+	config_defaults(c);
+	for (size_t i = 0; i < NROWS; i++) {
+		const char *v = getenv(rows[i].env);
+		if (v && set_value(c, &rows[i], v, err) != 0)
+			return CONFIG_USAGE;
+	}
+	for (int a = 1; a < argc; a++) {
+		const char *arg = argv[a];
+		if (strcmp(arg, "--help") == 0 || strcmp(arg, "-h") == 0) {
+			print_help(out);
+			return CONFIG_EXIT_OK;
+		}
+		if (strncmp(arg, "--", 2) != 0) {
+			fprintf(err, "hearthd: unexpected argument '%s' (see --help)\n", arg);
+			return CONFIG_USAGE;
+		}
+		const char *name = arg + 2;
+		const char *eq = strchr(name, '=');
+		size_t nlen = eq ? (size_t)(eq - name) : strlen(name);
+		const struct option_row *r = NULL;
+		for (size_t i = 0; i < NROWS && !r; i++)
+			if (strlen(rows[i].flag) == nlen && strncmp(rows[i].flag, name, nlen) == 0)
+				r = &rows[i];
+		if (!r) {
+			fprintf(err, "hearthd: unknown option '%s' (see --help)\n", arg);
+			return CONFIG_USAGE;
+		}
+		const char *val;
+		if (eq)
+			val = eq + 1;
+		else if (r->kind == K_BOOL)
+			val = "true";
+		else if (a + 1 < argc)
+			val = argv[++a];
+		else {
+			fprintf(err, "hearthd: --%s needs a value\n", r->flag);
+			return CONFIG_USAGE;
+		}
+		if (set_value(c, r, val, err) != 0)
+			return CONFIG_USAGE;
+	}
+	return CONFIG_OK;
+}

@@ -1,0 +1,56 @@
+/*
+ * config.h - hearthd's settings: command-line flags and environment.
+ *
+ * Every knob is one row of the option table in config.c: its flag, its
+ * environment variable, its default and its help line, so `hearthd --help`
+ * always lists exactly what exists.  Precedence: flag, then environment,
+ * then default.  Numbers are range-checked; a bad value is a usage error.
+ */
+#ifndef HEARTH_CORE_CONFIG_H
+#define HEARTH_CORE_CONFIG_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+
+struct config {
+	const char *db_path;		/* HEARTH_DB */
+	const char *db_sync;		/* "full" | "normal" */
+	const char *listen;		/* "127.0.0.1:8080" */
+	int64_t threads;		/* server worker threads */
+	int64_t max_connections;
+	int64_t max_connections_per_ip;
+	int64_t connection_timeout_s;
+	int64_t body_limit;		/* bytes */
+	const char *key_file;		/* token signing keys, mode 0600 */
+	const char *trusted_proxies;	/* comma-separated CIDRs */
+	const char *log_level;
+	bool test_mode;			/* enables the test clock and /test/v1 */
+	int64_t test_clock_start;	/* test clock start (epoch s); 0 = real now */
+	const char *port_file;		/* write the bound port here (tests) */
+	const char *issuer;		/* token `iss` */
+	int64_t access_ttl_s;		/* access token lifetime */
+	int64_t refresh_ttl_s;		/* refresh token sliding lifetime */
+	int64_t staff_ttl_s;		/* staff token lifetime */
+	int64_t hash_concurrency;	/* Argon2id hashes at once; 0 = cores */
+	int64_t pwhash_opslimit;	/* 0 = libsodium INTERACTIVE */
+	int64_t pwhash_memlimit;	/* bytes; 0 = libsodium INTERACTIVE */
+	const char *countries;		/* where Hearth sells (until the catalog) */
+	int64_t signin_fail_limit;	/* failures per account before backoff */
+	int64_t signin_ip_fail_limit;	/* failures per IP before backoff */
+	int64_t throttle_window_s;	/* how long failures are remembered */
+	int64_t revocation_cache_ms;	/* max staleness of the revocation cache */
+};
+
+enum config_result { CONFIG_OK, CONFIG_EXIT_OK, CONFIG_USAGE };
+
+/* Fill `c` with defaults, then environment, then `argv` flags.  `--help`
+ * prints the table to `out` and returns CONFIG_EXIT_OK; a bad flag or value
+ * prints a message to `err` and returns CONFIG_USAGE.  Strings point into
+ * argv, the environment or static storage. */
+enum config_result config_load(struct config *c, int argc, char **argv, FILE *out, FILE *err);
+
+/* The defaults alone (for tests and tools). */
+void config_defaults(struct config *c);
+
+#endif

@@ -1,0 +1,129 @@
+/*
+ * hearthd - the Hearth service.  The composition root: read the
+ * configuration, open and migrate the database, register every area's
+ * routes, serve until SIGTERM or SIGINT, then drain and stop.
+ */
+#include <errno.h>
+#include <signal.h>
+#include <sodium.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "core/clock.h"
+#include "core/config.h"
+#include "core/db.h"
+#include "core/log.h"
+#include "core/migrate.h"
+#include "server/server.h"
+
+static int write_port_file(const char *path, unsigned port)
+{
+	char tmp[4096];
+	int n = snprintf(tmp, sizeof tmp, "%s.tmp", path);
+	if (n < 0 || (size_t)n >= sizeof tmp)
+		return -1;
+	FILE *f = fopen(tmp, "w");
+	if (!f)
+		return -1;
+	fprintf(f, "%u\n", port);
+	if (fclose(f) != 0)
+		return -1;
+	return rename(tmp, path);
+}
+
+static int prepare_database(const struct config *cfg)
+{
+	struct db_options o;
+	struct db *db = NULL;
+	db_options_init(&o);
+	o.path = cfg->db_path;
+	if (db_parse_sync(cfg->db_sync, &o.sync) != 0) {
+		fprintf(stderr, "hearthd: --db-sync takes full or normal, not '%s'\n", cfg->db_sync);
+		return 2;
+	}
+	if (db_configure(&o) != ERR_OK || db_open(&o, &db) != ERR_OK) {
+		fprintf(stderr, "hearthd: cannot open the database %s\n", cfg->db_path);
+		return 1;
+	}
+	int applied = 0;
+	enum err e = migrate_apply(db, &applied);
+	db_close(db);
+	if (e == ERR_SCHEMA_TOO_NEW) {
+		fprintf(stderr, "hearthd: the database %s has a newer schema than this hearthd knows;"
+				" run a newer hearthd (refusing to start so nothing is damaged)\n",
+			cfg->db_path);
+		return 1;
+	}
+	if (e != ERR_OK) {
+		fprintf(stderr, "hearthd: migrating %s failed (%s)\n", cfg->db_path, err_name(e));
+		return 1;
+	}
+	return 0;
+}
+
+int main(int argc, char **argv)
+{
+	struct config cfg;
+	switch (config_load(&cfg, argc, argv, stdout, stderr)) {
+	case CONFIG_EXIT_OK:
+		return 0;
+	case CONFIG_USAGE:
+		return 2;
+	case CONFIG_OK:
+		break;
+	}
+	enum log_level level;
+	if (log_parse_level(cfg.log_level, &level) != 0) {
+		fprintf(stderr, "hearthd: --log-level takes debug, info, warn or error\n");
+		return 2;
+	}
+	log_set_level(level);
+	if (sodium_init() < 0) {
+		fprintf(stderr, "hearthd: libsodium failed to initialise\n");
+		return 1;
+	}
+	if (cfg.test_mode) {
+		clock_use_test(cfg.test_clock_start ? cfg.test_clock_start : clock_now());
+		log_warn("server.test_mode", "note=\"test clock and /test/v1 routes are enabled\"");
+	} else if (cfg.test_clock_start) {
+		fprintf(stderr, "hearthd: --test-clock-start needs --test-mode\n");
+		return 2;
+	}
+	int rc = prepare_database(&cfg);
+	if (rc != 0)
+		return rc;
+
+	/* Signals are taken synchronously by the main thread only: block them
+	 * before any thread starts so every thread inherits the mask. */
+	sigset_t set;
+	sigemptyset(&set);
+	sigaddset(&set, SIGTERM);
+	sigaddset(&set, SIGINT);
+	pthread_sigmask(SIG_BLOCK, &set, NULL);
+	signal(SIGPIPE, SIG_IGN);
+
+	server_register_core_routes();
+
+	struct server *srv = NULL;
+	uint16_t port = 0;
+	if (server_start(&cfg, &srv, &port) != ERR_OK) {
+		fprintf(stderr, "hearthd: cannot listen on %s\n", cfg.listen);
+		db_close_all();
+		return 1;
+	}
+	if (cfg.port_file[0] && write_port_file(cfg.port_file, port) != 0) {
+		fprintf(stderr, "hearthd: cannot write %s: %s\n", cfg.port_file, strerror(errno));
+		server_shutdown(srv, 0);
+		db_close_all();
+		return 1;
+	}
+	int sig = 0;
+	sigwait(&set, &sig);
+	log_info("server.stopping", "signal=%s", sig == SIGTERM ? "TERM" : "INT");
+	server_shutdown(srv, 30000);
+	db_close_all();
+	log_info("server.stopped", "%s", "");
+	return 0;
+}

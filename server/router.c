@@ -1,0 +1,137 @@
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/log.h"
+#include "server/server_int.h"
+
+static struct route routes[ROUTE_MAX];
+static int nroutes;
+
+const struct route *router_get(int index) { return &routes[index]; }
+int router_count(void) { return nroutes; }
+
+void http_route(const char *method, const char *pattern, http_handler fn, unsigned flags, int role)
+{
+	for (int i = 0; i < nroutes; i++) {
+		if (strcmp(routes[i].method, method) == 0 && strcmp(routes[i].pattern, pattern) == 0) {
+			log_error("router.duplicate", "method=%s pattern=%s", method, pattern);
+			abort();
+		}
+	}
+	if (nroutes >= ROUTE_MAX) {
+		log_error("router.full", "max=%d", ROUTE_MAX);
+		abort();
+	}
+	routes[nroutes++] = (struct route){method, pattern, fn, flags, role};
+}
+
+/* Match one path against one pattern, segment by segment.  Path parameters
+ * are percent-decoded; a decoded parameter holding '/' or NUL does not match. */
+static int hexval(char c)
+{
+	if (c >= '0' && c <= '9')
+		return c - '0';
+	if (c >= 'a' && c <= 'f')
+		return c - 'a' + 10;
+	if (c >= 'A' && c <= 'F')
+		return c - 'A' + 10;
+	return -1;
+}
+
+static int decode_segment(const char *s, size_t len, char **out)
+{
+	char *d = malloc(len + 1);
+	size_t o = 0;
+	if (!d)
+		return -1;
+	for (size_t i = 0; i < len; i++) {
+		if (s[i] != '%') {
+			d[o++] = s[i];
+			continue;
+		}
+		int hi = i + 2 < len ? hexval(s[i + 1]) : -1;
+		int lo = i + 2 < len ? hexval(s[i + 2]) : -1;
+		int v = hi * 16 + lo;
+		if (hi < 0 || lo < 0 || v == 0 || v == '/') {
+			free(d);
+			return -1;
+		}
+		d[o++] = (char)v;
+		i += 2;
+	}
+	d[o] = '\0';
+	*out = d;
+	return 0;
+}
+
+static bool match_one(const char *pattern, const char *path, struct route_match *m)
+{
+	const char *p = pattern, *q = path;
+	m->nparams = 0;
+	while (*p && *q) {
+		if (*p != '/' || *q != '/')
+			return false;
+		p++;
+		q++;
+		const char *pe = strchr(p, '/');
+		const char *qe = strchr(q, '/');
+		size_t plen = pe ? (size_t)(pe - p) : strlen(p);
+		size_t qlen = qe ? (size_t)(qe - q) : strlen(q);
+		if (plen > 2 && p[0] == '{' && p[plen - 1] == '}') {
+			if (qlen == 0 || m->nparams >= ROUTE_PARAMS_MAX)
+				return false;
+			char *val = NULL;
+			if (decode_segment(q, qlen, &val) != 0)
+				return false;
+			m->names[m->nparams] = p + 1; /* up to '}' : compared with name_eq */
+			m->values[m->nparams++] = val;
+		} else if (plen != qlen || strncmp(p, q, plen) != 0) {
+			return false;
+		}
+		p += plen;
+		q += qlen;
+	}
+	return *p == '\0' && *q == '\0';
+}
+
+void route_match_release(struct route_match *m)
+{
+	for (int i = 0; i < m->nparams; i++) {
+		free(m->values[i]);
+		m->values[i] = NULL;
+	}
+	m->nparams = 0;
+}
+
+int router_match(const char *method, const char *path, struct route_match *m)
+{
+	bool path_known = false;
+	size_t alen = 0;
+	m->index = -1;
+	m->nparams = 0;
+	m->allow[0] = '\0';
+	for (int i = 0; i < nroutes; i++) {
+		struct route_match tmp = {0};
+		if (!match_one(routes[i].pattern, path, &tmp)) {
+			route_match_release(&tmp);
+			continue;
+		}
+		if (strcmp(routes[i].method, method) == 0 ||
+		    (strcmp(method, "HEAD") == 0 && strcmp(routes[i].method, "GET") == 0)) {
+			route_match_release(m);
+			*m = tmp;
+			m->index = i;
+			return 0;
+		}
+		route_match_release(&tmp);
+		path_known = true;
+		if (!strstr(m->allow, routes[i].method)) {
+			int n = snprintf(m->allow + alen, sizeof m->allow - alen, "%s%s",
+					 alen ? ", " : "", routes[i].method);
+			if (n > 0 && (size_t)n < sizeof m->allow - alen)
+				alen += (size_t)n;
+		}
+	}
+	return path_known ? 405 : 404;
+}

@@ -1,0 +1,53 @@
+/*
+ * server_int.h - what the files of server/ share and nobody else sees.
+ */
+#ifndef HEARTH_SERVER_INT_H
+#define HEARTH_SERVER_INT_H
+
+#include <stdint.h>
+
+#include "server/http.h"
+
+#define ROUTE_MAX 256
+#define ROUTE_PARAMS_MAX 4
+
+struct route {
+	const char *method;
+	const char *pattern;
+	http_handler fn;
+	unsigned flags;
+	int role;
+};
+
+struct route_match {
+	int index;			/* into the route table, -1 when none */
+	int nparams;
+	const char *names[ROUTE_PARAMS_MAX];
+	char *values[ROUTE_PARAMS_MAX]; /* owned by the caller (free) */
+	char allow[96];			/* methods of the path, for 405 */
+};
+
+/* The registered routes. */
+const struct route *router_get(int index);
+int router_count(void);
+
+/* Match `method` and `path`.  Returns 0 with m->index set, 404 when no route
+ * has the path, 405 when only other methods do (m->allow lists them). */
+int router_match(const char *method, const char *path, struct route_match *m);
+void route_match_release(struct route_match *m);
+
+/* Metrics: index ROUTE_MAX counts requests that matched no route. */
+void metrics_record(int route_index, int status, int64_t duration_us);
+void metrics_connection_opened(void);
+void metrics_connection_closed(void);
+void metrics_inflight(int delta);
+int64_t metrics_inflight_now(void);
+
+/* Render the Prometheus text exposition; caller frees. */
+char *metrics_render(size_t *len);
+
+/* Run the hooks of server_on_clock_moved(). */
+void server_run_clock_hooks(void);
+
+
+#endif
