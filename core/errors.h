@@ -60,11 +60,18 @@
 	  "The plan is not sold in this country")                                          \
 	X(PAYMENT_FAILED, 402, "payment_failed", "The payment was declined")               \
 	X(PAYMENT_REQUIRED, 402, "payment_required", "Payment is required")                \
+	/* money */                                                                        \
+	X(UNKNOWN_CURRENCY, 422, "unknown_currency", "The currency is not supported")      \
+	X(CURRENCY_MISMATCH, 422, "currency_mismatch", "The amounts are in different currencies") \
+	X(INVALID_AMOUNT, 422, "invalid_amount",                                           \
+	  "The amount is not a valid amount of its currency")                              \
 	/* internal: never detailed to a client */                                         \
 	X(INTERNAL, 500, "internal_error", "Internal error")                               \
 	X(DB, 500, "internal_error", "Internal error")                                     \
 	X(DB_BUSY, 503, "database_busy", "The database is busy; retry")                    \
 	X(NOMEM, 500, "internal_error", "Internal error")                                  \
+	X(MONEY_OVERFLOW, 500, "internal_error", "Internal error")                         \
+	X(BUFFER_TOO_SMALL, 500, "internal_error", "Internal error")                       \
 	X(SCHEMA_TOO_NEW, 500, "schema_too_new", "The database schema is newer than this program") \
 	X(IO, 500, "internal_error", "Internal error")                                     \
 	X(CRYPTO, 500, "internal_error", "Internal error")
