@@ -4,6 +4,7 @@
  */
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "core/clock.h"
 #include "core/db.h"
@@ -85,6 +86,27 @@ static void test_clock_move(struct http_req *req)
 	http_reply_json(req, 200, clock_doc());
 }
 
+/* POST /test/v1/sleep {ms}: a request that takes a while, so tests can
+ * prove that shutdown lets in-flight requests finish. */
+static void test_sleep(struct http_req *req)
+{
+	static const char *const allowed[] = {"ms", NULL};
+	struct jv v;
+	int64_t ms = 0;
+	jv_init(&v, http_json(req));
+	jv_reject_unknown(&v, allowed);
+	jv_int(&v, "ms", JV_REQUIRED, 0, 10000, &ms);
+	if (!jv_ok(&v)) {
+		http_reply_invalid(req, jv_take_errors(&v));
+		jv_release(&v);
+		return;
+	}
+	jv_release(&v);
+	struct timespec ts = {(time_t)(ms / 1000), (long)(ms % 1000) * 1000000L};
+	nanosleep(&ts, NULL);
+	http_reply_json(req, 200, json_pack("{s:I}", "slept_ms", (json_int_t)ms));
+}
+
 void server_register_core_routes(void)
 {
 	http_route("GET", "/healthz", healthz, 0, 0);
@@ -92,4 +114,5 @@ void server_register_core_routes(void)
 	http_route("GET", "/metrics", metrics, 0, 0);
 	http_route("GET", "/test/v1/clock", test_clock_get, HTTP_TEST_ONLY, 0);
 	http_route("POST", "/test/v1/clock", test_clock_move, HTTP_TEST_ONLY | HTTP_JSON_BODY, 0);
+	http_route("POST", "/test/v1/sleep", test_sleep, HTTP_TEST_ONLY | HTTP_JSON_BODY, 0);
 }

@@ -26,41 +26,15 @@ void http_route(const char *method, const char *pattern, http_handler fn, unsign
 	routes[nroutes++] = (struct route){method, pattern, fn, flags, role};
 }
 
-/* Match one path against one pattern, segment by segment.  Path parameters
- * are percent-decoded; a decoded parameter holding '/' or NUL does not match. */
-static int hexval(char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
-}
-
-static int decode_segment(const char *s, size_t len, char **out)
+/* libmicrohttpd hands us the path already percent-decoded, so segments are
+ * taken as they are (decoding again would turn "%2541" into "A"). */
+static int copy_segment(const char *s, size_t len, char **out)
 {
 	char *d = malloc(len + 1);
-	size_t o = 0;
 	if (!d)
 		return -1;
-	for (size_t i = 0; i < len; i++) {
-		if (s[i] != '%') {
-			d[o++] = s[i];
-			continue;
-		}
-		int hi = i + 2 < len ? hexval(s[i + 1]) : -1;
-		int lo = i + 2 < len ? hexval(s[i + 2]) : -1;
-		int v = hi * 16 + lo;
-		if (hi < 0 || lo < 0 || v == 0 || v == '/') {
-			free(d);
-			return -1;
-		}
-		d[o++] = (char)v;
-		i += 2;
-	}
-	d[o] = '\0';
+	memcpy(d, s, len);
+	d[len] = '\0';
 	*out = d;
 	return 0;
 }
@@ -82,7 +56,7 @@ static bool match_one(const char *pattern, const char *path, struct route_match 
 			if (qlen == 0 || m->nparams >= ROUTE_PARAMS_MAX)
 				return false;
 			char *val = NULL;
-			if (decode_segment(q, qlen, &val) != 0)
+			if (copy_segment(q, qlen, &val) != 0)
 				return false;
 			m->names[m->nparams] = p + 1; /* up to '}' : compared with name_eq */
 			m->values[m->nparams++] = val;

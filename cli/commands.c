@@ -1,0 +1,16 @@
+/*
+ * The table of hearthctl commands: one row per command, with its help.
+ */
+#include "cli/cli_int.h"
+
+const struct ctl_command ctl_commands[] = {
+	{"db", "migrate", "Apply pending schema migrations to a database file (on the server host)",
+	 "  --db PATH   database file (env HEARTH_DB; default ./hearth.db)\n",
+	 "  hearthctl db migrate --db /var/lib/hearth/hearth.db\n", cmd_db_migrate},
+	{"db", "status", "Show a database's schema version, pending migrations, size and journal mode",
+	 "  --db PATH   database file (env HEARTH_DB; default ./hearth.db)\n"
+	 "  --json      machine-readable output\n",
+	 "  hearthctl db status\n  hearthctl db status --db /var/lib/hearth/hearth.db --json\n",
+	 cmd_db_status},
+	{0},
+};
