@@ -1,0 +1,51 @@
+/*
+ * accounts.h - the accounts area's contract with the rest of Hearth:
+ * members (accounts) and their profiles, read by billing, households and
+ * the support-staff area.  Only this area reads or writes the accounts,
+ * profiles and password_resets tables.
+ *
+ * Invariants: an account's email is unique case-insensitively (email_norm);
+ * an account has one owner profile and at most ACCT_PROFILES_MAX profiles;
+ * a locked or erased account cannot sign in.
+ */
+#ifndef HEARTH_ACCOUNTS_ACCOUNTS_H
+#define HEARTH_ACCOUNTS_ACCOUNTS_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "core/config.h"
+#include "core/db.h"
+#include "core/ids.h"
+
+#define ACCT_PROFILES_MAX 5
+#define ACCT_EMAIL_MAX 254
+
+struct acct_account {
+	char id[IDS_MAX];
+	char email[ACCT_EMAIL_MAX + 1];
+	char country[3];	/* ISO 3166-1 alpha-2 */
+	char language[16];
+	char name[129];		/* "" when not given */
+	char phone[33];		/* "" when not given */
+	char status[12];	/* active | locked | erased */
+	int64_t created_at;
+};
+
+/* Read the settings (sold countries). Call once at start. */
+enum err acct_init(const struct config *cfg);
+
+/* The account `id`: ERR_OK, or ERR_NOT_FOUND. */
+enum err acct_get(struct db *db, const char *id, struct acct_account *out);
+
+/* True when Hearth sells in `country` (upper-case alpha-2). */
+bool acct_country_supported(const char *country);
+
+/* ERR_OK when `profile_id` is a profile of `account_id`, else ERR_NOT_FOUND. */
+enum err acct_profile_check(struct db *db, const char *account_id, const char *profile_id);
+
+/* Register the accounts routes: /v1/accounts, /v1/me..., /v1/profiles...,
+ * POST /v1/sessions (sign-in), /v1/password-resets... */
+void accounts_http_register(void);
+
+#endif
