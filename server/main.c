@@ -11,6 +11,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "accounts/accounts.h"
 #include "auth/auth.h"
 #include "core/clock.h"
 #include "core/config.h"
@@ -101,6 +102,12 @@ int main(int argc, char **argv)
 		db_close_all();
 		return 1;
 	}
+	if (acct_init(&cfg) != ERR_OK) {
+		fprintf(stderr, "hearthd: --countries must be comma-separated ISO 3166-1 alpha-2 codes\n");
+		auth_shutdown();
+		db_close_all();
+		return 2;
+	}
 
 	/* Signals are taken synchronously by the main thread only: block them
 	 * before any thread starts so every thread inherits the mask. */
@@ -113,6 +120,7 @@ int main(int argc, char **argv)
 
 	server_register_core_routes();
 	auth_http_register();
+	accounts_http_register();
 
 	struct server *srv = NULL;
 	uint16_t port = 0;
