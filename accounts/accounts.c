@@ -44,11 +44,11 @@ enum err acct_init(const struct config *cfg)
 	}
 	settings.signin_account = (struct throttle_rule){cfg->signin_fail_limit, cfg->throttle_window_s, 30, 3600};
 	settings.signin_ip = (struct throttle_rule){cfg->signin_ip_fail_limit, cfg->throttle_window_s, 30, 3600};
-	settings.pin = (struct throttle_rule){5, cfg->throttle_window_s, 30, 3600};
-	/* Reset requests count every request, not failures: 5 per email and 20
-	 * per network within an hour, then an hour's block. */
-	settings.reset_email = (struct throttle_rule){5, 3600, 3600, 3600};
-	settings.reset_ip = (struct throttle_rule){20, 3600, 3600, 3600};
+	settings.pin = (struct throttle_rule){cfg->pin_fail_limit, cfg->throttle_window_s, 30, 3600};
+	/* Reset requests count every request, not only failures: the limit
+	 * within an hour, then an hour's block. */
+	settings.reset_email = (struct throttle_rule){cfg->reset_email_limit, 3600, 3600, 3600};
+	settings.reset_ip = (struct throttle_rule){cfg->reset_ip_limit, 3600, 3600, 3600};
 	return ERR_OK;
 }
 
