@@ -16,7 +16,7 @@
 #include "server/http.h"
 #include "server/server.h"
 
-#define REFRESH_FIELD_MAX 512
+#define REFRESH_FIELD_MAX 1024 /* room for a mistaken access token: it gets 401, not 422 */
 
 static auth_staff_resolver staff_resolver;
 
@@ -37,9 +37,9 @@ static enum err authenticate(struct http_req *req, unsigned flags, int role, str
 	/* No credentials, or credentials of another scheme: not authenticated
 	 * (optional routes then go on anonymously).  A Bearer credential that
 	 * does not verify is always an error. */
-	if (!h || strncasecmp(h, "Bearer ", 7) != 0)
+	if (!h || strncasecmp(h, "Bearer", 6) != 0 || (h[6] != ' ' && h[6] != '\0'))
 		return ERR_UNAUTHENTICATED;
-	const char *token = h + 7;
+	const char *token = h + 6;
 	while (*token == ' ')
 		token++;
 	bool staff = (flags & HTTP_AUTH_STAFF) != 0;
