@@ -762,9 +762,14 @@ START_TEST(profiles_up_to_five_with_unique_names)
 	ck_assert(json_is_true(json_object_get(json_array_get(data, 0), "is_owner")));
 	ck_assert_str_eq(json_string_value(json_object_get(json_array_get(data, 0), "id")), m.profile_id);
 	ck_assert(json_is_false(json_object_get(r->json, "has_more")));
-	const char *mum = json_string_value(json_object_get(json_array_get(data, 2), "id"));
-	char mum_id[64];
-	copy(mum_id, sizeof mum_id, mum);
+	/* Profiles made in the same second have no order among themselves: find Mum by name. */
+	char mum_id[64] = "";
+	size_t i;
+	json_t *p;
+	json_array_foreach(data, i, p)
+		if (strcmp(json_string_value(json_object_get(p, "name")), "Mum") == 0)
+			copy(mum_id, sizeof mum_id, json_string_value(json_object_get(p, "id")));
+	ck_assert_str_ne(mum_id, "");
 	api_resp_free(r);
 
 	/* Deleting one makes room; a taken name in any case is refused. */
