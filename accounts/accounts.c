@@ -70,6 +70,20 @@ void acct_ip_key(const char *prefix, const struct netaddr *client, char *out, si
 	snprintf(out, cap, "%s:%s", prefix, net);
 }
 
+enum err acct_throttle_check2(struct db *db, const char *key_a, const char *key_b,
+			      int64_t *retry_after)
+{
+	int64_t wait_a = 0, wait_b = 0;
+	enum err ea = throttle_check(db, key_a, &wait_a);
+	if (ea != ERR_OK && ea != ERR_TOO_MANY_ATTEMPTS)
+		return ea;
+	enum err eb = throttle_check(db, key_b, &wait_b);
+	if (eb != ERR_OK && eb != ERR_TOO_MANY_ATTEMPTS)
+		return eb;
+	*retry_after = wait_a > wait_b ? wait_a : wait_b;
+	return ea == ERR_OK && eb == ERR_OK ? ERR_OK : ERR_TOO_MANY_ATTEMPTS;
+}
+
 enum err acct_email_key(const char *prefix, const char *email_norm, char *out, size_t cap)
 {
 	char h[AUTH_SECRET_HASH_SIZE];
@@ -407,9 +421,7 @@ enum err acct_change_password(struct db *db, const char *id, const char *keep_se
 		goto out;
 	snprintf(account_key, sizeof account_key, "signin:acct:%s", id);
 	acct_ip_key("signin:ip", client, ip_key, sizeof ip_key);
-	e = throttle_check(db, ip_key, retry_after);
-	if (e == ERR_OK)
-		e = throttle_check(db, account_key, retry_after);
+	e = acct_throttle_check2(db, ip_key, account_key, retry_after);
 	if (e != ERR_OK)
 		goto out;
 	struct password_tx p = {id, keep_session_id, old_hash, new_hash, email, account_key, ip_key, false};

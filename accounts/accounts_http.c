@@ -424,8 +424,10 @@ static void read_profile_fields(struct http_req *req, struct jv *v, bool creatin
 	static const char *const allowed[] = {"name", "kids", "language", "pin", NULL};
 	memset(f, 0, sizeof *f);
 	jv_reject_unknown(v, allowed);
-	if (read_name(v, "name", creating ? JV_REQUIRED : JV_OPTIONAL, ACCT_PROFILE_NAME_CHARS,
-		      ACCT_PROFILE_NAME_BYTES, f->name, sizeof f->name))
+	if (!creating && is_explicit_null(req, "name"))
+		jv_error(v, "name", "wrong_type", "Must be a string; a profile always has a name");
+	else if (read_name(v, "name", creating ? JV_REQUIRED : JV_OPTIONAL, ACCT_PROFILE_NAME_CHARS,
+			   ACCT_PROFILE_NAME_BYTES, f->name, sizeof f->name))
 		f->in.name = f->name;
 	if (is_explicit_null(req, "kids"))
 		jv_error(v, "kids", "wrong_type", "Must be true or false");

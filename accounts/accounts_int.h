@@ -93,6 +93,12 @@ struct acct_settings {
 /* The settings acct_init() read. */
 const struct acct_settings *acct_settings(void);
 
+/* Check two throttle keys: ERR_TOO_MANY_ATTEMPTS with the longer of their
+ * waits in *retry_after when either is blocked, else ERR_OK (or a database
+ * error). */
+enum err acct_throttle_check2(struct db *db, const char *key_a, const char *key_b,
+			      int64_t *retry_after);
+
 /* The throttle key of the client's network: "<prefix>:<ip/32 or /64>". */
 void acct_ip_key(const char *prefix, const struct netaddr *client, char *out, size_t cap);
 

@@ -36,9 +36,7 @@ static enum err request_fn(struct db *db, void *arg)
 	r->blocked = false;
 	/* Checked inside the transaction so that concurrent requests cannot
 	 * all slip past the count. */
-	enum err e = throttle_check(db, r->ip_key, r->retry_after);
-	if (e == ERR_OK)
-		e = throttle_check(db, r->email_key, r->retry_after);
+	enum err e = acct_throttle_check2(db, r->ip_key, r->email_key, r->retry_after);
 	if (e == ERR_TOO_MANY_ATTEMPTS) {
 		r->blocked = true;
 		return ERR_OK;

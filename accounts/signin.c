@@ -122,9 +122,7 @@ enum err acct_signin(struct db *db, const char *email, const char *password,
 	if (e != ERR_OK)
 		goto out;
 	acct_ip_key("signin:ip", client, ip_key, sizeof ip_key);
-	e = throttle_check(db, ip_key, retry_after);
-	if (e == ERR_OK)
-		e = throttle_check(db, account_key, retry_after);
+	e = acct_throttle_check2(db, ip_key, account_key, retry_after);
 	if (e != ERR_OK)
 		goto out;
 

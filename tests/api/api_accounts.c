@@ -815,6 +815,9 @@ START_TEST(profile_update_and_owner_rules)
 	r = api_json(&srv, "PATCH", path, m.token, json_pack("{s:s}", "name", "EDIT"));
 	ck_assert_problem(r, 409, "profile_name_taken");
 	api_resp_free(r);
+	r = api_request(&srv, "PATCH", path, m.token, "application/json", "{\"name\":null}", NULL);
+	assert_field_error(r, "name", "wrong_type");
+	api_resp_free(r);
 	/* Its own name in another case is fine. */
 	r = api_json(&srv, "PATCH", path, m.token, json_pack("{s:s}", "name", "VISITOR"));
 	ck_assert_status(r, 200);
