@@ -599,7 +599,7 @@ void accounts_http_register(void)
 {
 	/* Every route that hashes a password or a PIN runs on the bounded pool. */
 	const unsigned hashing = HTTP_JSON_BODY | HTTP_OFFLOAD;
-	http_route("POST", "/v1/accounts", signup, hashing | HTTP_NO_STORE, 0);
+	http_route("POST", "/v1/accounts", signup, hashing | HTTP_NO_STORE | HTTP_IDEMPOTENT, 0);
 	http_route("POST", "/v1/sessions", signin, hashing | HTTP_NO_STORE, 0);
 	http_route("GET", "/v1/me", me_get, HTTP_AUTH_MEMBER | HTTP_NO_STORE, 0);
 	http_route("PATCH", "/v1/me", me_patch, HTTP_JSON_BODY | HTTP_AUTH_MEMBER | HTTP_NO_STORE, 0);
