@@ -17,6 +17,7 @@
 #include "core/config.h"
 #include "core/db.h"
 #include "core/ids.h"
+#include "core/netaddr.h"
 
 #define ACCT_PROFILES_MAX 5
 #define ACCT_EMAIL_MAX 254
@@ -43,6 +44,17 @@ bool acct_country_supported(const char *country);
 
 /* ERR_OK when `profile_id` is a profile of `account_id`, else ERR_NOT_FOUND. */
 enum err acct_profile_check(struct db *db, const char *account_id, const char *profile_id);
+
+/* Check a member's email and password from `client` exactly as sign-in
+ * does (the same throttling per account, email and network, checked
+ * before any hashing; the same work for unknown emails), without creating
+ * a sign-in: for the device login page.  ERR_TOO_MANY_ATTEMPTS with
+ * *retry_after; ERR_INVALID_CREDENTIALS; ERR_ACCOUNT_LOCKED only after the
+ * password verified; else ERR_OK with the account in `account_id`.  Hashes:
+ * call from an HTTP_OFFLOAD route. */
+enum err acct_verify_credentials(struct db *db, const char *email, const char *password,
+				 const struct netaddr *client, char account_id[IDS_MAX],
+				 int64_t *retry_after);
 
 /* Register the accounts routes: /v1/accounts, /v1/me..., /v1/profiles...,
  * POST /v1/sessions (sign-in), /v1/password-resets... */

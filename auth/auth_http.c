@@ -220,4 +220,5 @@ void auth_http_register(void)
 	http_route("POST", "/v1/sessions/revoke-all", sessions_revoke_all, HTTP_AUTH_MEMBER, 0);
 	http_route("DELETE", "/v1/sessions/{id}", sessions_delete, HTTP_AUTH_MEMBER, 0);
 	http_route("GET", "/.well-known/paseto-keys", well_known_keys, 0, 0);
+	auth_device_flow_http_register();
 }

@@ -75,6 +75,20 @@ static const struct option_row rows[] = {
 	    "password-reset requests per client IP per hour"),
 	INT("revocation-cache-ms", "HEARTH_REVOCATION_CACHE_MS", revocation_cache_ms, "1000", 0,
 	    60000, "how stale the sign-in revocation cache may be, ms"),
+	INT("device-code-ttl", "HEARTH_DEVICE_CODE_TTL", device_code_ttl_s, "600", 60, 3600,
+	    "device login: seconds a device code and user code live (expires_in)"),
+	INT("device-poll-interval", "HEARTH_DEVICE_POLL_INTERVAL", device_poll_interval_s, "5", 1,
+	    60, "device login: seconds a device waits between polls (interval)"),
+	INT("user-code-fail-limit", "HEARTH_USER_CODE_FAIL_LIMIT", user_code_fail_limit, "5", 1,
+	    1000, "device login: wrong user codes per member before backoff"),
+	INT("user-code-ip-fail-limit", "HEARTH_USER_CODE_IP_FAIL_LIMIT", user_code_ip_fail_limit,
+	    "20", 1, 100000, "device login: wrong user codes per client IP before backoff"),
+	INT("device-code-max-failures", "HEARTH_DEVICE_CODE_MAX_FAILURES", device_code_max_failures,
+	    "5", 1, 100, "device login: wrong confirmations after which a code is locked for good"),
+	STR("verification-uri", "HEARTH_VERIFICATION_URI", verification_uri, "",
+	    "device login: public URL of the device page; empty = the issuer + /device"),
+	BOOL("cookie-secure", "HEARTH_COOKIE_SECURE", cookie_secure,
+	     "device login: mark the device page's CSRF cookie Secure (set it behind TLS)"),
 };
 
 #define NROWS (sizeof rows / sizeof rows[0])

@@ -43,6 +43,13 @@ struct config {
 	int64_t reset_email_limit;	/* password-reset requests per email per hour */
 	int64_t reset_ip_limit;		/* password-reset requests per client IP per hour */
 	int64_t revocation_cache_ms;	/* max staleness of the revocation cache */
+	int64_t device_code_ttl_s;	/* device login: how long a code lives (expires_in) */
+	int64_t device_poll_interval_s;	/* device login: the polling interval given out */
+	int64_t user_code_fail_limit;	/* wrong user codes per member before backoff */
+	int64_t user_code_ip_fail_limit; /* wrong user codes per client IP before backoff */
+	int64_t device_code_max_failures; /* wrong confirmations that lock a code */
+	const char *verification_uri;	/* the device page's public URL; "" = issuer + /device */
+	bool cookie_secure;		/* mark the device page's cookie Secure (TLS) */
 };
 
 enum config_result { CONFIG_OK, CONFIG_EXIT_OK, CONFIG_USAGE };

@@ -48,6 +48,8 @@
 	X(FORBIDDEN_ROLE, 403, "forbidden_role", "Your role does not allow this action")   \
 	X(ACCOUNT_LOCKED, 403, "account_locked", "The account is locked")                  \
 	X(REASON_REQUIRED, 400, "reason_required", "Admin changes need an X-Hearth-Reason") \
+	X(USER_CODE_INVALID, 404, "user_code_invalid",                                     \
+	  "The code is unknown, expired, already used or locked")                          \
 	/* accounts */                                                                     \
 	X(EMAIL_TAKEN, 409, "email_taken", "An account with this email already exists")    \
 	X(WEAK_PASSWORD, 422, "weak_password", "The password is too weak")                 \

@@ -222,6 +222,36 @@ void http_reply_problem(struct http_req *r, enum err e, const char *detail)
 	http_reply_problem_ext(r, e, detail, NULL);
 }
 
+void http_reply_oauth_error(struct http_req *r, int status, const char *error,
+			    const char *description)
+{
+	json_t *doc = json_pack("{s:s, s:s}", "error", error, "error_description",
+				description ? description : error);
+	char *text = doc ? json_dumps(doc, JSON_COMPACT) : NULL;
+	json_decref(doc);
+	if (!text) {
+		http_reply_problem(r, ERR_NOMEM, NULL);
+		return;
+	}
+	if (!has_reply_header(r, "Cache-Control"))
+		http_add_header(r, "Cache-Control", "no-store");
+	if (!has_reply_header(r, "Pragma"))
+		http_add_header(r, "Pragma", "no-cache");
+	if (status == 401 && !has_reply_header(r, "WWW-Authenticate"))
+		http_add_header(r, "WWW-Authenticate", "Basic realm=\"hearth\"");
+	set_reply(r, status, "application/json", text, strlen(text));
+}
+
+/* The server's own answer to a bad body: a problem document, or on OAuth
+ * endpoints an OAuth invalid_request (RFC 6749 section 5.2 says 400). */
+static void reply_body_error(struct http_req *r, unsigned flags, enum err e, const char *detail)
+{
+	if (flags & HTTP_OAUTH_ERRORS)
+		http_reply_oauth_error(r, 400, "invalid_request", detail);
+	else
+		http_reply_problem(r, e, detail);
+}
+
 void http_reply_invalid(struct http_req *r, json_t *errors)
 {
 	size_t n = json_array_size(errors);
@@ -427,7 +457,7 @@ static void dispatch(struct http_req *r)
 	}
 	unsigned flags = r->route->flags;
 	if (r->body_too_large) {
-		http_reply_problem(r, ERR_BODY_TOO_LARGE, "The request body is larger than the server accepts");
+		reply_body_error(r, flags, ERR_BODY_TOO_LARGE, "The request body is larger than the server accepts");
 		return;
 	}
 	if (flags & HTTP_JSON_BODY) {
@@ -450,12 +480,13 @@ static void dispatch(struct http_req *r)
 		}
 	} else if (flags & HTTP_FORM_BODY) {
 		if (!content_type_is(r, "application/x-www-form-urlencoded")) {
-			http_reply_problem(r, ERR_UNSUPPORTED_MEDIA_TYPE,
-					   "Send the body as application/x-www-form-urlencoded");
+			reply_body_error(r, flags, ERR_UNSUPPORTED_MEDIA_TYPE,
+					 "Send the body as application/x-www-form-urlencoded");
 			return;
 		}
 		if (!parse_form(r)) {
-			http_reply_problem(r, ERR_INVALID_REQUEST, "The form body is malformed or repeats a parameter");
+			reply_body_error(r, flags, ERR_INVALID_REQUEST,
+					 "The form body is malformed or repeats a parameter");
 			return;
 		}
 	}

@@ -20,6 +20,9 @@ static const char *const env_names[] = {
 	"HEARTH_PIN_FAIL_LIMIT",
 	"HEARTH_RESET_EMAIL_LIMIT",
 	"HEARTH_RESET_IP_LIMIT",
+	"HEARTH_DEVICE_CODE_TTL", "HEARTH_DEVICE_POLL_INTERVAL", "HEARTH_USER_CODE_FAIL_LIMIT",
+	"HEARTH_USER_CODE_IP_FAIL_LIMIT", "HEARTH_DEVICE_CODE_MAX_FAILURES", "HEARTH_VERIFICATION_URI",
+	"HEARTH_COOKIE_SECURE",
 };
 
 #define N(a) ((int)(sizeof(a) / sizeof((a)[0])))
@@ -91,6 +94,13 @@ START_TEST(defaults_are_the_documented_ones)
 	ck_assert_int_eq(c.signin_ip_fail_limit, 20);
 	ck_assert_int_eq(c.throttle_window_s, 900);
 	ck_assert_int_eq(c.revocation_cache_ms, 1000);
+	ck_assert_int_eq(c.device_code_ttl_s, 600);
+	ck_assert_int_eq(c.device_poll_interval_s, 5);
+	ck_assert_int_eq(c.user_code_fail_limit, 5);
+	ck_assert_int_eq(c.user_code_ip_fail_limit, 20);
+	ck_assert_int_eq(c.device_code_max_failures, 5);
+	ck_assert_str_eq(c.verification_uri, "");
+	ck_assert(!c.cookie_secure);
 }
 END_TEST
 
