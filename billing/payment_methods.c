@@ -79,9 +79,10 @@ static enum err attach_tx(struct db *db, void *arg)
 	if (e != ERR_OK)
 		return e;
 	e = db_prepare(db,
-		       "INSERT INTO payment_methods (id, account_id, provider, provider_token, brand, last4,"
+		       "INSERT INTO payment_methods (id, account_id, seq, provider, provider_token, brand, last4,"
 		       " exp_month, exp_year, is_default, created_at)"
-		       " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+		       " VALUES (?1, ?2, (SELECT COALESCE(MAX(seq), 0) + 1 FROM payment_methods WHERE account_id = ?2),"
+		       " ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
 		       &st);
 	if (e != ERR_OK)
 		return e;
@@ -124,7 +125,7 @@ enum err bill_pm_list(struct db *db, const char *account_id, struct bill_payment
 	struct db_stmt *st = NULL;
 	*n = 0;
 	enum err e = db_prepare(db, "SELECT " PM_COLUMNS " FROM payment_methods"
-				    " WHERE account_id = ?1 AND removed_at IS NULL ORDER BY created_at, id", &st);
+				    " WHERE account_id = ?1 AND removed_at IS NULL ORDER BY seq", &st);
 	if (e != ERR_OK)
 		return e;
 	db_bind_text(st, 1, account_id);
@@ -234,7 +235,7 @@ static enum err remove_tx(struct db *db, void *arg)
 	if (pm.is_default) {
 		st = NULL;
 		e = db_prepare(db, "SELECT id FROM payment_methods WHERE account_id = ?1 AND removed_at IS NULL"
-				   " ORDER BY created_at DESC, id DESC LIMIT 1", &st);
+				   " ORDER BY seq DESC LIMIT 1", &st);
 		if (e != ERR_OK)
 			return e;
 		db_bind_text(st, 1, c->account_id);

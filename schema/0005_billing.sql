@@ -68,6 +68,7 @@ CREATE TABLE addon_prices (
 CREATE TABLE payment_methods (
     id             TEXT PRIMARY KEY,                  -- pm_...
     account_id     TEXT NOT NULL REFERENCES accounts (id),
+    seq            INTEGER NOT NULL,                  -- 1, 2, ... per account: attach order
     provider       TEXT NOT NULL,                     -- 'sandbox'
     provider_token TEXT NOT NULL,                     -- the provider's reusable token
     brand          TEXT NOT NULL,                     -- 'visa', 'mastercard'
@@ -78,7 +79,7 @@ CREATE TABLE payment_methods (
     created_at     INTEGER NOT NULL,
     removed_at     INTEGER                            -- detached; kept for old attempts
 );
-CREATE INDEX payment_methods_account ON payment_methods (account_id, created_at);
+CREATE UNIQUE INDEX payment_methods_account ON payment_methods (account_id, seq);
 CREATE UNIQUE INDEX payment_methods_one_default ON payment_methods (account_id)
     WHERE is_default = 1 AND removed_at IS NULL;
 
