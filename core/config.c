@@ -95,7 +95,9 @@ static int set_value(struct config *c, const struct option_row *r, const char *v
 		char *end = NULL;
 		errno = 0;
 		long long v = strtoll(val, &end, 10);
-		if (errno || end == val || *end != '\0' || v < r->min || v > r->max) {
+		/* strtoll accepts leading blanks and '+': a setting must be digits. */
+		bool starts_ok = (val[0] >= '0' && val[0] <= '9') || (val[0] == '-' && val[1] >= '0' && val[1] <= '9');
+		if (!starts_ok || errno || end == val || *end != '\0' || v < r->min || v > r->max) {
 			fprintf(err, "hearthd: --%s takes a whole number from %lld to %lld, not '%s'\n",
 				r->flag, (long long)r->min, (long long)r->max, val);
 			return -1;

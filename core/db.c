@@ -316,7 +316,9 @@ enum err db_exec(struct db *db, const char *sql)
 	if (e == ERR_OK)
 		e = ERR_DB;
 	if (msg) {
-		log_error("db.exec_failed", "msg=\"%s\"", msg);
+		/* Busy is expected under contention and retried by db_transaction. */
+		log_msg(e == ERR_DB_BUSY ? LOG_LEVEL_DEBUG : LOG_LEVEL_ERROR, "db.exec_failed",
+			"msg=\"%s\"", msg);
 		sqlite3_free(msg);
 	}
 	return e;

@@ -61,7 +61,8 @@ enum err db_configure(const struct db_options *o);
 
 /* The calling thread's connection, opened on first use with the options of
  * db_configure(); NULL if it cannot be opened (logged).  Owned by the module:
- * closed by db_close_all() or when the thread exits. */
+ * closed by db_close_all() at shutdown (server threads live as long as the
+ * process, so a connection per thread is never orphaned). */
 struct db *db_thread(void);
 
 /* Close every per-thread connection (at shutdown, after the threads stop). */

@@ -34,6 +34,8 @@
 	  "The Idempotency-Key was used with a different request")                         \
 	X(IDEMPOTENCY_KEY_IN_USE, 409, "idempotency_key_in_use",                           \
 	  "A request with this Idempotency-Key is still in progress")                      \
+	X(INVALID_IDEMPOTENCY_KEY, 400, "invalid_idempotency_key",                         \
+	  "The Idempotency-Key must be 1 to 255 printable ASCII characters")               \
 	X(TOO_MANY_ATTEMPTS, 429, "too_many_attempts", "Too many attempts; try again later") \
 	/* authentication and authorisation */                                             \
 	X(UNAUTHENTICATED, 401, "unauthenticated", "Authentication is required")           \

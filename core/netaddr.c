@@ -62,7 +62,8 @@ int cidr_parse(const char *s, struct cidr *out)
 		char *end = NULL;
 		errno = 0;
 		long b = strtol(slash + 1, &end, 10);
-		if (errno || end == slash + 1 || *end || b < 0 || b > total)
+		if (slash[1] < '0' || slash[1] > '9' || errno || end == slash + 1 || *end || b < 0 ||
+		    b > total)
 			return -1;
 		out->bits = (int)b;
 	}

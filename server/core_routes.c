@@ -8,6 +8,8 @@
 
 #include "core/clock.h"
 #include "core/db.h"
+#include "core/events.h"
+#include "core/ids.h"
 #include "core/jsonv.h"
 #include "server/server.h"
 #include "server/server_int.h"
@@ -107,6 +109,43 @@ static void test_sleep(struct http_req *req)
 	http_reply_json(req, 200, json_pack("{s:I}", "slept_ms", (json_int_t)ms));
 }
 
+struct thing_ctx {
+	const char *label;
+	char id[IDS_MAX];
+};
+
+static enum err create_thing(struct db *db, void *arg)
+{
+	struct thing_ctx *c = arg;
+	enum err e = ids_new("tst_", c->id, sizeof c->id);
+	if (e != ERR_OK)
+		return e;
+	return events_emit(db, "test.thing_created", c->id, json_pack("{s:s}", "label", c->label));
+}
+
+/* POST /test/v1/things {label}: creates something observable (an event
+ * row), so tests can prove that an idempotent replay did not create it twice. */
+static void test_create_thing(struct http_req *req)
+{
+	static const char *const allowed[] = {"label", NULL};
+	struct jv v;
+	struct thing_ctx c = {NULL, {0}};
+	jv_init(&v, http_json(req));
+	jv_reject_unknown(&v, allowed);
+	jv_string(&v, "label", JV_REQUIRED, 1, 100, &c.label);
+	if (!jv_ok(&v)) {
+		http_reply_invalid(req, jv_take_errors(&v));
+		jv_release(&v);
+		return;
+	}
+	enum err e = db_transaction(db_thread(), create_thing, &c);
+	if (e != ERR_OK)
+		http_reply_problem(req, e, NULL);
+	else
+		http_reply_json(req, 201, json_pack("{s:s, s:s}", "id", c.id, "label", c.label));
+	jv_release(&v);
+}
+
 void server_register_core_routes(void)
 {
 	http_route("GET", "/healthz", healthz, 0, 0);
@@ -114,5 +153,7 @@ void server_register_core_routes(void)
 	http_route("GET", "/metrics", metrics, 0, 0);
 	http_route("GET", "/test/v1/clock", test_clock_get, HTTP_TEST_ONLY, 0);
 	http_route("POST", "/test/v1/clock", test_clock_move, HTTP_TEST_ONLY | HTTP_JSON_BODY, 0);
-	http_route("POST", "/test/v1/sleep", test_sleep, HTTP_TEST_ONLY | HTTP_JSON_BODY, 0);
+	http_route("POST", "/test/v1/sleep", test_sleep, HTTP_TEST_ONLY | HTTP_JSON_BODY | HTTP_IDEMPOTENT, 0);
+	http_route("POST", "/test/v1/things", test_create_thing,
+		   HTTP_TEST_ONLY | HTTP_JSON_BODY | HTTP_IDEMPOTENT, 0);
 }

@@ -35,6 +35,7 @@ enum http_route_flags {
 	HTTP_OFFLOAD = 1u << 5,		/* run on the bounded slow-work pool (password hashing) */
 	HTTP_TEST_ONLY = 1u << 6,	/* exists only in test mode */
 	HTTP_NO_STORE = 1u << 7,	/* reply with Cache-Control: no-store */
+	HTTP_IDEMPOTENT = 1u << 8,	/* honour Idempotency-Key (POSTs that create or charge) */
 };
 
 /* What authentication found; kind is HTTP_PRINCIPAL_NONE without a token. */

@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "core/clock.h"
@@ -80,6 +81,9 @@ int main(int argc, char **argv)
 		return 2;
 	}
 	log_set_level(level);
+	/* The database holds personal data and the key file signing keys:
+	 * whatever hearthd creates is readable by its own user only. */
+	umask(077);
 	if (sodium_init() < 0) {
 		fprintf(stderr, "hearthd: libsodium failed to initialise\n");
 		return 1;

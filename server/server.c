@@ -440,11 +440,18 @@ static bool content_type_is(const struct http_req *r, const char *want)
 static void run_handler(struct http_req *r)
 {
 	log_set_request_id(r->request_id);
+	bool idem = (r->route->flags & HTTP_IDEMPOTENT) && http_header(r, "Idempotency-Key");
+	if (idem && !idempotency_begin(r)) {
+		log_set_request_id(NULL);
+		return;
+	}
 	r->route->fn(r);
 	if (!r->replied) {
 		log_error("http.no_reply", "route=%s", r->route->pattern);
 		http_reply_problem(r, ERR_INTERNAL, NULL);
 	}
+	if (idem)
+		idempotency_finish(r, r->status, r->content_type, r->resp_body, r->resp_len);
 	log_set_request_id(NULL);
 }
 

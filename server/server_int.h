@@ -4,6 +4,8 @@
 #ifndef HEARTH_SERVER_INT_H
 #define HEARTH_SERVER_INT_H
 
+#include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 #include "server/http.h"
@@ -45,6 +47,14 @@ int64_t metrics_inflight_now(void);
 
 /* Render the Prometheus text exposition; caller frees. */
 char *metrics_render(size_t *len);
+
+/* Idempotency-Key handling (server/idempotency.c).  begin: true when the
+ * handler should run (no key, or the key was claimed); false when a reply
+ * (replay, conflict, bad key) was already made.  finish: store the reply of
+ * a claimed key (or release it after a 5xx). */
+bool idempotency_begin(struct http_req *r);
+void idempotency_finish(struct http_req *r, int status, const char *content_type, const char *body,
+			size_t len);
 
 /* Run the hooks of server_on_clock_moved(). */
 void server_run_clock_hooks(void);

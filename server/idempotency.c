@@ -1,0 +1,233 @@
+/*
+ * Idempotency-Key middleware for routes flagged HTTP_IDEMPOTENT.
+ *
+ * The first request with a key claims it (a row in state in_progress), runs,
+ * and stores its response; a retry with the same key and the same request
+ * (method, path and body fingerprint) replays that response with
+ * `Idempotent-Replayed: true`; the same key with a different request is 409
+ * idempotency_key_reused; a retry while the first is still running is 409
+ * idempotency_key_in_use.  Keys are scoped to the authenticated principal
+ * (or '-' for anonymous routes: a replay then needs the identical body, so
+ * it reveals nothing the caller did not send) and kept 24 hours.
+ *
+ * Responses of 5xx are not stored: the key is released so the client may
+ * retry.  If the process dies while a request is in progress, the claim is
+ * taken over after IN_PROGRESS_STALE_S; the domain's own uniqueness rules
+ * (one subscription per account, one renewal per period) keep a re-run from
+ * acting twice in that window.
+ */
+#include <sodium.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/clock.h"
+#include "core/db.h"
+#include "core/log.h"
+#include "server/server_int.h"
+
+#define KEY_TTL_S (24 * 3600)
+#define IN_PROGRESS_STALE_S 60
+#define SWEEP_EVERY_S 600
+
+static _Atomic int64_t last_sweep;
+
+static bool key_is_valid(const char *k)
+{
+	size_t n = strlen(k);
+	if (n == 0 || n > 255)
+		return false;
+	for (size_t i = 0; i < n; i++)
+		if (k[i] < 0x21 || k[i] > 0x7e)
+			return false;
+	return true;
+}
+
+static void fingerprint(const char *method, const char *path, const char *body, size_t len,
+			char out[65])
+{
+	unsigned char h[32];
+	crypto_generichash_state st;
+	crypto_generichash_init(&st, NULL, 0, sizeof h);
+	crypto_generichash_update(&st, (const unsigned char *)method, strlen(method) + 1);
+	crypto_generichash_update(&st, (const unsigned char *)path, strlen(path) + 1);
+	crypto_generichash_update(&st, (const unsigned char *)body, len);
+	crypto_generichash_final(&st, h, sizeof h);
+	sodium_bin2hex(out, 65, h, sizeof h);
+}
+
+static void sweep(struct db *db, int64_t now)
+{
+	int64_t prev = atomic_load(&last_sweep);
+	struct db_stmt *st = NULL;
+	if (now - prev < SWEEP_EVERY_S || !atomic_compare_exchange_strong(&last_sweep, &prev, now))
+		return;
+	if (db_prepare(db, "DELETE FROM idempotency_keys WHERE expires_at < ?1", &st) == ERR_OK) {
+		db_bind_int64(st, 1, now);
+		db_step_done(st);
+	}
+	db_done(st);
+}
+
+struct claim {
+	const char *principal, *key, *fp;
+	int64_t now;
+	/* result */
+	enum { CLAIMED, REPLAY, IN_USE, REUSED } outcome;
+	int status;
+	char *content_type, *body;
+};
+
+static enum err claim_tx(struct db *db, void *arg)
+{
+	struct claim *c = arg;
+	struct db_stmt *st = NULL;
+	enum err e = db_prepare(db,
+				"SELECT fingerprint, state, status, content_type, body, created_at, expires_at"
+				" FROM idempotency_keys WHERE principal = ?1 AND key = ?2",
+				&st);
+	if (e != ERR_OK)
+		return e;
+	db_bind_text(st, 1, c->principal);
+	db_bind_text(st, 2, c->key);
+	e = db_step_row(st);
+	bool take_over = false;
+	if (e == ERR_OK) {
+		const char *fp = db_column_text(st, 0);
+		bool done = strcmp(db_column_text(st, 1), "done") == 0;
+		int64_t created = db_column_int64(st, 5), expires = db_column_int64(st, 6);
+		if (expires < c->now) {
+			take_over = true;
+		} else if (strcmp(fp, c->fp) != 0) {
+			c->outcome = REUSED;
+		} else if (done) {
+			c->outcome = REPLAY;
+			c->status = (int)db_column_int64(st, 2);
+			const char *ct = db_column_text(st, 3), *b = db_column_text(st, 4);
+			c->content_type = ct ? strdup(ct) : NULL;
+			c->body = strdup(b ? b : "");
+		} else if (c->now - created > IN_PROGRESS_STALE_S) {
+			take_over = true;
+		} else {
+			c->outcome = IN_USE;
+		}
+	}
+	db_done(st);
+	if (e != ERR_OK && e != ERR_NOT_FOUND)
+		return e;
+	if (e == ERR_OK && !take_over)
+		return ERR_OK;
+	c->outcome = CLAIMED;
+	e = db_prepare(db,
+		       "INSERT INTO idempotency_keys (principal, key, fingerprint, state, created_at, expires_at)"
+		       " VALUES (?1, ?2, ?3, 'in_progress', ?4, ?5)"
+		       " ON CONFLICT (principal, key) DO UPDATE SET fingerprint = excluded.fingerprint,"
+		       " state = 'in_progress', status = NULL, content_type = NULL, body = NULL,"
+		       " created_at = excluded.created_at, expires_at = excluded.expires_at",
+		       &st);
+	if (e != ERR_OK)
+		return e;
+	db_bind_text(st, 1, c->principal);
+	db_bind_text(st, 2, c->key);
+	db_bind_text(st, 3, c->fp);
+	db_bind_int64(st, 4, c->now);
+	db_bind_int64(st, 5, c->now + KEY_TTL_S);
+	e = db_step_done(st);
+	db_done(st);
+	return e;
+}
+
+/* Replies keep a pointer to their content type, so a stored one is mapped
+ * back to the static string it came from. */
+static const char *static_content_type(const char *stored)
+{
+	static const char *const known[] = {"application/problem+json", "application/json",
+					    "text/html; charset=utf-8", "text/plain; charset=utf-8"};
+	for (size_t i = 0; stored && i < sizeof known / sizeof known[0]; i++)
+		if (strcmp(stored, known[i]) == 0)
+			return known[i];
+	return "application/json";
+}
+
+static const char *principal_of(const struct http_req *r)
+{
+	const struct http_auth *a = http_auth(r);
+	return a->kind != HTTP_PRINCIPAL_NONE && a->subject[0] ? a->subject : "-";
+}
+
+bool idempotency_begin(struct http_req *r)
+{
+	const char *key = http_header(r, "Idempotency-Key");
+	if (!key)
+		return true;
+	if (!key_is_valid(key)) {
+		http_reply_problem(r, ERR_INVALID_IDEMPOTENCY_KEY, NULL);
+		return false;
+	}
+	struct db *db = db_thread();
+	if (!db) {
+		http_reply_problem(r, ERR_DB, "no database connection");
+		return false;
+	}
+	size_t len;
+	const char *body = http_body(r, &len);
+	char fp[65];
+	fingerprint(http_method(r), http_path(r), body, len, fp);
+	struct claim c = {principal_of(r), key, fp, clock_now(), CLAIMED, 0, NULL, NULL};
+	sweep(db, c.now);
+	enum err e = db_transaction(db, claim_tx, &c);
+	if (e != ERR_OK) {
+		http_reply_problem(r, e, "idempotency claim failed");
+		return false;
+	}
+	switch (c.outcome) {
+	case CLAIMED:
+		return true;
+	case REPLAY:
+		http_add_header(r, "Idempotent-Replayed", "true");
+		http_reply_raw(r, c.status, static_content_type(c.content_type), c.body, strlen(c.body));
+		break;
+	case IN_USE:
+		http_reply_problem(r, ERR_IDEMPOTENCY_KEY_IN_USE, NULL);
+		break;
+	case REUSED:
+		http_reply_problem(r, ERR_IDEMPOTENCY_KEY_REUSED,
+				   "This Idempotency-Key was used with a different request; use a new key");
+		break;
+	}
+	free(c.content_type);
+	free(c.body);
+	return false;
+}
+
+void idempotency_finish(struct http_req *r, int status, const char *content_type, const char *body,
+			size_t len)
+{
+	struct db *db = db_thread();
+	struct db_stmt *st = NULL;
+	const char *key = http_header(r, "Idempotency-Key");
+	if (!db || !key)
+		return;
+	bool store = status < 500;
+	enum err e = db_prepare(db,
+				store ? "UPDATE idempotency_keys SET state = 'done', status = ?3, content_type = ?4,"
+					" body = ?5 WHERE principal = ?1 AND key = ?2"
+				      : "DELETE FROM idempotency_keys WHERE principal = ?1 AND key = ?2",
+				&st);
+	if (e == ERR_OK) {
+		db_bind_text(st, 1, principal_of(r));
+		db_bind_text(st, 2, key);
+		if (store) {
+			db_bind_int64(st, 3, status);
+			db_bind_text(st, 4, content_type);
+			char *copy = strndup(body ? body : "", len);
+			db_bind_text(st, 5, copy ? copy : "");
+			free(copy);
+		}
+		e = db_step_done(st);
+	}
+	db_done(st);
+	if (e != ERR_OK)
+		log_error("idempotency.store_failed", "error=%s", err_name(e));
+}

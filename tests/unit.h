@@ -1,0 +1,108 @@
+/*
+ * unit.h - small helpers shared by the Check unit suites (tests/test_*.c).
+ *
+ * Everything here is `static inline` so a suite that uses only part of it
+ * compiles without unused-function warnings.  Databases live in unique
+ * files under /tmp (mkstemp), and unit_db_close() removes the file together
+ * with its -wal and -shm companions.
+ */
+#ifndef HEARTH_TESTS_UNIT_H
+#define HEARTH_TESTS_UNIT_H
+
+#include <check.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "core/db.h"
+
+struct unit_db {
+	char path[64];
+	struct db *db;
+};
+
+/* Make a unique empty file under /tmp and write its name into `path`. */
+static inline void unit_tmp_path(char *path, size_t cap)
+{
+	int n = snprintf(path, cap, "/tmp/hearth-unit-XXXXXX");
+	ck_assert_msg(n > 0 && (size_t)n < cap, "temp path does not fit");
+	int fd = mkstemp(path);
+	ck_assert_msg(fd >= 0, "mkstemp failed");
+	close(fd);
+}
+
+/* Open another connection to `path` with a given busy timeout. */
+static inline struct db *unit_db_connect(const char *path, int busy_timeout_ms)
+{
+	struct db_options o;
+	struct db *db = NULL;
+	db_options_init(&o);
+	o.path = path;
+	o.busy_timeout_ms = busy_timeout_ms;
+	ck_assert_int_eq(db_open(&o, &db), ERR_OK);
+	ck_assert_ptr_nonnull(db);
+	return db;
+}
+
+/* A fresh database in a new temporary file. */
+static inline void unit_db_open(struct unit_db *u)
+{
+	unit_tmp_path(u->path, sizeof u->path);
+	u->db = unit_db_connect(u->path, 5000);
+}
+
+/* Remove the database file and its WAL companions. */
+static inline void unit_db_unlink(const char *path)
+{
+	char side[96];
+	unlink(path);
+	if (snprintf(side, sizeof side, "%s-wal", path) < (int)sizeof side)
+		unlink(side);
+	if (snprintf(side, sizeof side, "%s-shm", path) < (int)sizeof side)
+		unlink(side);
+}
+
+static inline void unit_db_close(struct unit_db *u)
+{
+	db_close(u->db);
+	u->db = NULL;
+	unit_db_unlink(u->path);
+}
+
+/* The integer in the first column of the first row of `sql`. */
+static inline int64_t unit_query_int(struct db *db, const char *sql)
+{
+	struct db_stmt *st = NULL;
+	ck_assert_int_eq(db_prepare(db, sql, &st), ERR_OK);
+	ck_assert_int_eq(db_step_row(st), ERR_OK);
+	int64_t v = db_column_int64(st, 0);
+	db_done(st);
+	return v;
+}
+
+/* The text in the first column of the first row of `sql`, copied to `buf`. */
+static inline const char *unit_query_text(struct db *db, const char *sql, char *buf, size_t cap)
+{
+	struct db_stmt *st = NULL;
+	ck_assert_int_eq(db_prepare(db, sql, &st), ERR_OK);
+	ck_assert_int_eq(db_step_row(st), ERR_OK);
+	const char *t = db_column_text(st, 0);
+	int n = snprintf(buf, cap, "%s", t ? t : "(null)");
+	db_done(st);
+	ck_assert_msg(n >= 0 && (size_t)n < cap, "query result does not fit");
+	return buf;
+}
+
+/* Run every test of `s`; the process exit status for main(). */
+static inline int unit_run(Suite *s)
+{
+	SRunner *sr = srunner_create(s);
+	srunner_run_all(sr, CK_NORMAL);
+	int failed = srunner_ntests_failed(sr);
+	srunner_free(sr);
+	return failed != 0;
+}
+
+#endif
