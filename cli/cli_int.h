@@ -10,5 +10,6 @@
 
 int cmd_db_migrate(struct ctl *ctl, int argc, char **argv);
 int cmd_db_status(struct ctl *ctl, int argc, char **argv);
+int cmd_catalog_show(struct ctl *ctl, int argc, char **argv);
 
 #endif
