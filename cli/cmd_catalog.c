@@ -116,7 +116,7 @@ static void print_country(json_t *doc)
 	       (long long)json_integer_value(json_object_get(doc, "catalog_version")));
 	print_cell("PLAN", 18, false);
 	print_cell("PRICE", 10, true);
-	print_cell("TAX", 22, false);
+	print_cell("TAX", 28, false);
 	print_cell("STREAMS", 7, true);
 	print_cell("RES", 3, false);
 	print_cell("DL", 2, true);
@@ -130,7 +130,7 @@ static void print_country(json_t *doc)
 		char num[24], devs[64];
 		print_cell(json_string_value(json_object_get(p, "code")), 18, false);
 		print_cell(json_string_value(json_object_get(p, "display_price")), 10, true);
-		print_cell(json_string_value(json_object_get(json_object_get(p, "tax"), "note")), 22, false);
+		print_cell(json_string_value(json_object_get(json_object_get(p, "tax"), "note")), 28, false);
 		snprintf(num, sizeof num, "%lld", (long long)json_integer_value(json_object_get(f, "max_streams")));
 		print_cell(num, 7, true);
 		print_cell(json_string_value(json_object_get(f, "resolution")), 3, false);
