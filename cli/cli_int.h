@@ -10,6 +10,7 @@
 
 int cmd_db_migrate(struct ctl *ctl, int argc, char **argv);
 int cmd_db_status(struct ctl *ctl, int argc, char **argv);
+int cmd_catalog_show(struct ctl *ctl, int argc, char **argv);
 int cmd_keys_list(struct ctl *ctl, int argc, char **argv);
 int cmd_keys_rotate(struct ctl *ctl, int argc, char **argv);
 int cmd_keys_retire(struct ctl *ctl, int argc, char **argv);

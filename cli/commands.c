@@ -12,6 +12,10 @@ const struct ctl_command ctl_commands[] = {
 	 "  --json      machine-readable output\n",
 	 "  hearthctl db status\n  hearthctl db status --db /var/lib/hearth/hearth.db --json\n",
 	 cmd_db_status},
+	{"catalog", "show", "Show the plans and prices sold in a country, or in every country",
+	 "  --country XX   one country (ISO 3166-1 alpha-2); default: every country sold in\n"
+	 "  --json         the GET /v1/plans documents instead of tables\n",
+	 "  hearthctl catalog show --country JP\n  hearthctl catalog show --json\n", cmd_catalog_show},
 	{"keys", "list", "List the token signing keys of a key file (on the server host)",
 	 "  --key-file PATH   key file (env HEARTH_KEY_FILE; default ./hearth.keys)\n"
 	 "  --json            machine-readable output\n",
