@@ -11,6 +11,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "admin/admin.h"
 #include "core/clock.h"
 #include "core/config.h"
 #include "core/db.h"
@@ -106,6 +107,9 @@ int main(int argc, char **argv)
 
 	server_register_core_routes();
 
+	/* The staff area: admin routes and the staff resolver of auth. */
+	admin_init(&cfg);
+	admin_http_register();
 	struct server *srv = NULL;
 	uint16_t port = 0;
 	if (server_start(&cfg, &srv, &port) != ERR_OK) {
