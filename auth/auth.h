@@ -66,6 +66,18 @@ enum err auth_password_verify(const char *hash, const char *password, bool *need
  * email costs what a wrong password costs. */
 void auth_password_burn(const char *password);
 
+/* ---- stored secrets ---- */
+
+#define AUTH_SECRET_HASH_SIZE 65 /* 64 hex digits and a NUL */
+
+/* Keyed BLAKE2b-256 of a secret token (the key is the key file's hash key,
+ * never stored in the database), written as 64 lowercase hex digits: how
+ * refresh tokens are stored, and how the accounts area stores password-reset
+ * tokens.  `purpose` ("refresh", "password_reset") separates the uses, so
+ * one kind of token can never be looked up as another.  ERR_OK, or
+ * ERR_INTERNAL before auth_init(). */
+enum err auth_secret_hash(const char *purpose, const char *secret, char out[AUTH_SECRET_HASH_SIZE]);
+
 /* ---- sign-ins ---- */
 
 struct auth_device {

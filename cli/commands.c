@@ -117,5 +117,20 @@ const struct ctl_command ctl_commands[] = {
 	 "  hearthctl events tail --after 1200\n  hearthctl events tail --type 'session.*' --follow\n"
 	 "  hearthctl events tail --json | jq -c 'select(.subject == \"acc_...\")'\n",
 	 cmd_events_tail, NULL},
+	{"keys", "list", "List the token signing keys of a key file (on the server host)",
+	 "  --key-file PATH   key file (env HEARTH_KEY_FILE; default ./hearth.keys)\n"
+	 "  --json            machine-readable output\n",
+	 "  hearthctl keys list --key-file /etc/hearth/hearth.keys\n", cmd_keys_list, NULL},
+	{"keys", "rotate",
+	 "Add a new current signing key; the old one keeps verifying (verify_only) until retired",
+	 "  --key-file PATH   key file (env HEARTH_KEY_FILE; default ./hearth.keys)\n"
+	 "  --json            machine-readable output\n",
+	 "  hearthctl keys rotate --key-file /etc/hearth/hearth.keys\n", cmd_keys_rotate, NULL},
+	{"keys", "retire", "Retire a signing key by its KID: its tokens stop verifying, its secret is erased",
+	 "  KID               the key's k4.pid (see 'hearthctl keys list')\n"
+	 "  --key-file PATH   key file (env HEARTH_KEY_FILE; default ./hearth.keys)\n"
+	 "  --json            machine-readable output\n",
+	 "  hearthctl keys retire k4.pid.0A1b... --key-file /etc/hearth/hearth.keys\n",
+	 cmd_keys_retire, NULL},
 	{0},
 };

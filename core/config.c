@@ -67,6 +67,12 @@ static const struct option_row rows[] = {
 	    100000, "failed sign-ins per client IP before backoff"),
 	INT("throttle-window", "HEARTH_THROTTLE_WINDOW", throttle_window_s, "900", 60, 86400,
 	    "seconds failed attempts are remembered"),
+	INT("pin-fail-limit", "HEARTH_PIN_FAIL_LIMIT", pin_fail_limit, "5", 1, 1000,
+	    "wrong profile PINs per profile before backoff"),
+	INT("reset-email-limit", "HEARTH_RESET_EMAIL_LIMIT", reset_email_limit, "5", 1, 1000,
+	    "password-reset requests per email address per hour"),
+	INT("reset-ip-limit", "HEARTH_RESET_IP_LIMIT", reset_ip_limit, "20", 1, 100000,
+	    "password-reset requests per client IP per hour"),
 	INT("revocation-cache-ms", "HEARTH_REVOCATION_CACHE_MS", revocation_cache_ms, "1000", 0,
 	    60000, "how stale the sign-in revocation cache may be, ms"),
 };

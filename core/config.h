@@ -39,6 +39,9 @@ struct config {
 	int64_t signin_fail_limit;	/* failures per account before backoff */
 	int64_t signin_ip_fail_limit;	/* failures per IP before backoff */
 	int64_t throttle_window_s;	/* how long failures are remembered */
+	int64_t pin_fail_limit;		/* wrong profile PINs before backoff */
+	int64_t reset_email_limit;	/* password-reset requests per email per hour */
+	int64_t reset_ip_limit;		/* password-reset requests per client IP per hour */
 	int64_t revocation_cache_ms;	/* max staleness of the revocation cache */
 };
 

@@ -9,9 +9,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
+#include "accounts/accounts.h"
 #include "admin/admin.h"
+#include "auth/auth.h"
 #include "core/clock.h"
 #include "core/config.h"
 #include "core/db.h"
@@ -81,6 +84,9 @@ int main(int argc, char **argv)
 		return 2;
 	}
 	log_set_level(level);
+	/* The database holds personal data and the key file signing keys:
+	 * whatever hearthd creates is readable by its own user only. */
+	umask(077);
 	if (sodium_init() < 0) {
 		fprintf(stderr, "hearthd: libsodium failed to initialise\n");
 		return 1;
@@ -95,6 +101,18 @@ int main(int argc, char **argv)
 	int rc = prepare_database(&cfg);
 	if (rc != 0)
 		return rc;
+	if (auth_init(&cfg) != ERR_OK) {
+		fprintf(stderr, "hearthd: cannot set up sign-in (key file %s or password settings);"
+				" the log above says why\n", cfg.key_file);
+		db_close_all();
+		return 1;
+	}
+	if (acct_init(&cfg) != ERR_OK) {
+		fprintf(stderr, "hearthd: --countries must be comma-separated ISO 3166-1 alpha-2 codes\n");
+		auth_shutdown();
+		db_close_all();
+		return 2;
+	}
 
 	/* Signals are taken synchronously by the main thread only: block them
 	 * before any thread starts so every thread inherits the mask. */
@@ -106,20 +124,24 @@ int main(int argc, char **argv)
 	signal(SIGPIPE, SIG_IGN);
 
 	server_register_core_routes();
-
+	auth_http_register();
+	accounts_http_register();
 	/* The staff area: admin routes and the staff resolver of auth. */
 	admin_init(&cfg);
 	admin_http_register();
+
 	struct server *srv = NULL;
 	uint16_t port = 0;
 	if (server_start(&cfg, &srv, &port) != ERR_OK) {
 		fprintf(stderr, "hearthd: cannot listen on %s\n", cfg.listen);
+		auth_shutdown();
 		db_close_all();
 		return 1;
 	}
 	if (cfg.port_file[0] && write_port_file(cfg.port_file, port) != 0) {
 		fprintf(stderr, "hearthd: cannot write %s: %s\n", cfg.port_file, strerror(errno));
 		server_shutdown(srv, 0);
+		auth_shutdown();
 		db_close_all();
 		return 1;
 	}
@@ -127,6 +149,7 @@ int main(int argc, char **argv)
 	sigwait(&set, &sig);
 	log_info("server.stopping", "signal=%s", sig == SIGTERM ? "TERM" : "INT");
 	server_shutdown(srv, 30000);
+	auth_shutdown();
 	db_close_all();
 	log_info("server.stopped", "%s", "");
 	return 0;

@@ -177,6 +177,16 @@ void http_reply_raw(struct http_req *r, int status, const char *ctype, const cha
 
 void http_reply_empty(struct http_req *r, int status) { set_reply(r, status, NULL, NULL, 0); }
 
+/* True when the reply already carries header `name` (an area may set its
+ * own challenge, e.g. an OAuth error). */
+static bool has_reply_header(const struct http_req *r, const char *name)
+{
+	for (int i = 0; i < r->nheaders; i++)
+		if (r->headers[i].name && strcasecmp(r->headers[i].name, name) == 0)
+			return true;
+	return false;
+}
+
 void http_reply_problem_ext(struct http_req *r, enum err e, const char *detail, json_t *extra)
 {
 	int status = err_status(e);
@@ -202,7 +212,7 @@ void http_reply_problem_ext(struct http_req *r, enum err e, const char *detail, 
 		text = strdup(fallback);
 		status = 500;
 	}
-	if (status == 401 && !http_header(r, "WWW-Authenticate"))
+	if (status == 401 && !has_reply_header(r, "WWW-Authenticate"))
 		http_add_header(r, "WWW-Authenticate", "Bearer");
 	set_reply(r, status, "application/problem+json", text, text ? strlen(text) : 0);
 }
@@ -269,10 +279,7 @@ static void req_free(struct http_req *r)
 	free(r->path);
 	free(r->body);
 	json_decref(r->json);
-	for (int i = 0; i < r->nform; i++) {
-		free(r->form_names[i]);
-		free(r->form_values[i]);
-	}
+	form_release(r->form_names, r->form_values, &r->nform);
 	route_match_release(&r->match);
 	free(r->resp_body);
 	for (int i = 0; i < r->nheaders; i++) {
@@ -363,69 +370,10 @@ static void resolve_client(struct http_req *r)
 	netaddr_format(&r->client, r->client_ip, sizeof r->client_ip);
 }
 
-static int hexv(char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
-}
-
-/* Decode application/x-www-form-urlencoded text of `len` bytes. */
-static char *form_decode(const char *s, size_t len)
-{
-	char *d = malloc(len + 1);
-	size_t o = 0;
-	if (!d)
-		return NULL;
-	for (size_t i = 0; i < len; i++) {
-		if (s[i] == '+') {
-			d[o++] = ' ';
-		} else if (s[i] == '%') {
-			int hi = i + 2 < len ? hexv(s[i + 1]) : -1;
-			int lo = i + 2 < len ? hexv(s[i + 2]) : -1;
-			if (hi < 0 || lo < 0 || (hi == 0 && lo == 0)) {
-				free(d);
-				return NULL;
-			}
-			d[o++] = (char)(hi * 16 + lo);
-			i += 2;
-		} else {
-			d[o++] = s[i];
-		}
-	}
-	d[o] = '\0';
-	return d;
-}
-
 /* Parse the form body; a repeated parameter is an error (RFC 6749 3.1). */
 static bool parse_form(struct http_req *r)
 {
-	const char *p = r->body ? r->body : "";
-	const char *end = p + r->body_len;
-	while (p < end) {
-		const char *amp = memchr(p, '&', (size_t)(end - p));
-		const char *pe = amp ? amp : end;
-		if (pe > p) {
-			const char *eq = memchr(p, '=', (size_t)(pe - p));
-			if (!eq || r->nform >= MAX_FORM)
-				return false;
-			char *name = form_decode(p, (size_t)(eq - p));
-			char *value = form_decode(eq + 1, (size_t)(pe - eq - 1));
-			if (!name || !value || http_form(r, name)) {
-				free(name);
-				free(value);
-				return false;
-			}
-			r->form_names[r->nform] = name;
-			r->form_values[r->nform++] = value;
-		}
-		p = pe + 1;
-	}
-	return true;
+	return form_parse(r->body, r->body_len, r->form_names, r->form_values, MAX_FORM, &r->nform);
 }
 
 static bool content_type_is(const struct http_req *r, const char *want)

@@ -1,0 +1,157 @@
+/*
+ * signin.c - member sign-in with email and password.
+ *
+ * What must stay true: an unknown email and a wrong password cost the same
+ * work and give the same answer; throttling is checked before any hashing,
+ * counts failures per account (per email when no account has it, so a
+ * blocked unknown email looks like a blocked account) and per client
+ * network; a locked account is only revealed to someone who knows its
+ * password.
+ */
+#include <sodium.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "accounts/accounts_int.h"
+#include "core/clock.h"
+#include "core/events.h"
+
+struct found {
+	bool known;
+	char id[IDS_MAX];
+	char hash[AUTH_PWHASH_MAX];
+	char status[12];
+};
+
+static enum err find_by_email(struct db *db, const char *norm, struct found *f)
+{
+	struct db_stmt *st = NULL;
+	enum err e = db_prepare(db, "SELECT id, password_hash, status FROM accounts WHERE email_norm = ?1",
+				&st);
+	if (e != ERR_OK)
+		return e;
+	db_bind_text(st, 1, norm);
+	e = db_step_row(st);
+	if (e == ERR_OK) {
+		f->known = true;
+		snprintf(f->id, sizeof f->id, "%s", db_column_text(st, 0));
+		snprintf(f->hash, sizeof f->hash, "%s", db_column_text(st, 1));
+		snprintf(f->status, sizeof f->status, "%s", db_column_text(st, 2));
+	}
+	db_done(st);
+	return e == ERR_NOT_FOUND ? ERR_OK : e;
+}
+
+struct signin_tx {
+	const struct found *f;
+	const char *account_key;
+	const char *ip_key;
+	bool verified;
+	const char *new_hash; /* a rehash to store, or NULL */
+	const struct auth_device *dev;
+	const struct netaddr *client;
+	struct auth_tokens *tokens;
+};
+
+static enum err signin_fn(struct db *db, void *arg)
+{
+	struct signin_tx *s = arg;
+	const struct acct_settings *cfg = acct_settings();
+	struct db_stmt *st = NULL;
+	if (!s->verified) {
+		enum err e = throttle_fail(db, s->account_key, &cfg->signin_account);
+		if (e == ERR_OK)
+			e = throttle_fail(db, s->ip_key, &cfg->signin_ip);
+		return e;
+	}
+	/* The password was verified against this hash outside the transaction;
+	 * if it changed since, the password given is no longer the password. */
+	enum err e = db_prepare(db, "SELECT 1 FROM accounts WHERE id = ?1 AND password_hash = ?2"
+				    " AND status = 'active'",
+				&st);
+	if (e != ERR_OK)
+		return e;
+	db_bind_text(st, 1, s->f->id);
+	db_bind_text(st, 2, s->f->hash);
+	e = db_step_row(st);
+	db_done(st);
+	if (e == ERR_NOT_FOUND)
+		return ERR_INVALID_CREDENTIALS;
+	if (e != ERR_OK)
+		return e;
+	if (s->new_hash) {
+		e = db_prepare(db, "UPDATE accounts SET password_hash = ?2 WHERE id = ?1", &st);
+		if (e != ERR_OK)
+			return e;
+		db_bind_text(st, 1, s->f->id);
+		db_bind_text(st, 2, s->new_hash);
+		e = db_step_done(st);
+		db_done(st);
+		if (e == ERR_OK)
+			e = events_emit(db, "account.password_rehashed", s->f->id, NULL);
+		if (e != ERR_OK)
+			return e;
+	}
+	e = throttle_reset(db, s->account_key);
+	if (e == ERR_OK)
+		e = auth_signin_create(db, s->f->id, s->dev, s->client, s->tokens);
+	return e;
+}
+
+enum err acct_signin(struct db *db, const char *email, const char *password,
+		     const struct auth_device *dev, const struct netaddr *client,
+		     struct auth_tokens *tokens, int64_t *retry_after)
+{
+	struct found f = {0};
+	char norm[ACCT_EMAIL_MAX + 1];
+	char account_key[96], ip_key[96];
+	char new_hash[AUTH_PWHASH_MAX];
+	bool needs_rehash = false;
+	enum err e = ERR_OK;
+	*retry_after = 0;
+	if (acct_email_normalize(email, norm))
+		e = find_by_email(db, norm, &f);
+	else
+		snprintf(norm, sizeof norm, "%.*s", ACCT_EMAIL_MAX, email);
+	if (e != ERR_OK)
+		goto out;
+	if (f.known)
+		snprintf(account_key, sizeof account_key, "signin:acct:%s", f.id);
+	else
+		e = acct_email_key("signin:email", norm, account_key, sizeof account_key);
+	if (e != ERR_OK)
+		goto out;
+	acct_ip_key("signin:ip", client, ip_key, sizeof ip_key);
+	e = acct_throttle_check2(db, ip_key, account_key, retry_after);
+	if (e != ERR_OK)
+		goto out;
+
+	bool ok = false;
+	if (f.known)
+		ok = auth_password_verify(f.hash, password, &needs_rehash) == ERR_OK;
+	else
+		auth_password_burn(password);
+	struct signin_tx s = {&f, account_key, ip_key, false, NULL, dev, client, tokens};
+	if (!ok) {
+		e = db_transaction(db, signin_fn, &s);
+		if (e == ERR_OK)
+			e = ERR_INVALID_CREDENTIALS;
+		goto out;
+	}
+	if (strcmp(f.status, "active") != 0) {
+		e = ERR_ACCOUNT_LOCKED;
+		goto out;
+	}
+	if (needs_rehash) {
+		e = auth_password_hash(password, new_hash);
+		if (e != ERR_OK)
+			goto out;
+		s.new_hash = new_hash;
+	}
+	s.verified = true;
+	e = db_transaction(db, signin_fn, &s);
+out:
+	sodium_memzero(f.hash, sizeof f.hash);
+	sodium_memzero(new_hash, sizeof new_hash);
+	return e;
+}

@@ -1,0 +1,133 @@
+/*
+ * auth_int.h - what the files of auth/ share and nobody else sees (tests
+ * excepted): the settings, the loaded key set, token issue and
+ * verification, and the sign-in functions behind the HTTP adapter.
+ */
+#ifndef HEARTH_AUTH_AUTH_INT_H
+#define HEARTH_AUTH_AUTH_INT_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "auth/auth.h"
+#include "auth/keys.h"
+#include "auth/paseto.h"
+
+/* The settings auth_init() copied from the configuration. */
+struct auth_settings {
+	char issuer[256];
+	int64_t access_ttl_s;
+	int64_t refresh_ttl_s;
+	int64_t staff_ttl_s;
+	int64_t revocation_cache_ms;
+};
+extern struct auth_settings auth_settings;
+
+/* ---- password.c ---- */
+
+/* Build the common-password index and the dummy hash for the configured
+ * Argon2id parameters (0 = INTERACTIVE).  ERR_NOMEM, ERR_CRYPTO or ERR_IO
+ * (the embedded list is missing). */
+enum err auth_password_init(int64_t opslimit, int64_t memlimit);
+void auth_password_release(void);
+
+/* ---- keys.c: the key set hearthd runs with ---- */
+
+/* Load `path`, creating it when missing.  Errors are logged with what to do. */
+enum err auth_keyset_open(const char *path);
+void auth_keyset_close(void);
+
+/* Reload the key file if it changed since the last look.  Looks at most once
+ * a second unless `force` (the test clock moved).  Cheap when nothing is due. */
+void auth_keyset_check_reload(bool force);
+
+/* The generation of the loaded key set: it changes every time a different
+ * key set is loaded, so caches of verified tokens key on it. */
+uint64_t auth_keyset_generation(void);
+
+/* Sign `claims_json` with the current key (footer {"kid":...}).  *token_out
+ * is malloc'd (caller frees). */
+enum err auth_keyset_sign(const char *claims_json, char **token_out);
+
+/* Verify a v4.public token against the current and verify_only keys; the
+ * claims are malloc'd (caller frees); *generation is the key set's.
+ * ERR_INVALID_TOKEN or ERR_NOMEM. */
+enum err auth_keyset_verify(const char *token, size_t len, unsigned char **claims, size_t *claims_len,
+			    uint64_t *generation);
+
+/* The published keys (current and verify_only), newest first, as
+ * [{"kid":..., "paserk":...}] (a new reference). */
+json_t *auth_keyset_public_json(void);
+
+/* Keyed BLAKE2b-256 of `purpose` and `secret` under the key file's hash key,
+ * as 64 hex digits. */
+enum err auth_keyset_hash(const char *purpose, const char *secret, size_t secret_len,
+			  char out[65]);
+
+/* ---- tokens.c ---- */
+
+struct auth_claims {
+	char sub[IDS_MAX];
+	char sid[IDS_MAX];
+	char dev[IDS_MAX];	/* "" when absent */
+	char jti[IDS_MAX];
+	int64_t iat;
+	int64_t exp;
+};
+
+/* Issue an access token for `aud` lasting `ttl` seconds from now.  `dev` may
+ * be NULL.  `out` holds AUTH_TOKEN_MAX bytes. */
+enum err auth_token_issue(const char *aud, const char *sub, const char *sid, const char *dev,
+			  int64_t ttl, char out[AUTH_TOKEN_MAX]);
+
+/* Verify `token` (`len` bytes) for audience `aud`: signature through its
+ * kid, iss, aud, exp and nbf against clock_now().  ERR_INVALID_TOKEN for any
+ * failure.  Results of recent verifications are cached per thread. */
+enum err auth_token_verify(const char *token, size_t len, const char *aud, struct auth_claims *out);
+
+/* Switch the per-thread verification cache off or on (for measurements). */
+void auth_token_cache_enable(bool on);
+
+/* ---- sessions.c ---- */
+
+struct auth_session_row {
+	char id[IDS_MAX];
+	char device_id[IDS_MAX];
+	char device_name[129];
+	char device_type[16];
+	char device_model[129];
+	int64_t created_at;
+	int64_t last_used_at;
+	int64_t expires_at;
+	char last_network[NETADDR_STRLEN];
+};
+
+/* The live (unrevoked, unexpired) sign-ins of `account_id`, newest first,
+ * at most `limit`, after the sign-in `starting_after` (NULL: from the
+ * start).  *rows is malloc'd.  ERR_INVALID_PARAMETER when starting_after
+ * is not one of the account's sign-ins. */
+enum err auth_sessions_list(struct db *db, const char *account_id, int64_t limit,
+			    const char *starting_after, struct auth_session_row **rows, size_t *n,
+			    bool *has_more);
+
+/* Revoke the live sign-in `session_id` of `account_id` (own transaction).
+ * ERR_NOT_FOUND when it is not a live sign-in of that account. */
+enum err auth_session_revoke(struct db *db, const char *account_id, const char *session_id,
+			     const char *reason);
+
+/* Revoke every live sign-in of `account_id` (own transaction); *count
+ * receives how many. */
+enum err auth_sessions_revoke_all(struct db *db, const char *account_id, const char *reason,
+				  int64_t *count);
+
+/* Is `session_id` a live sign-in of `account_id`?  ERR_OK or
+ * ERR_INVALID_TOKEN.  Answers from a per-thread cache no staler than
+ * revocation_cache_ms; records last use (at most once a minute per sign-in). */
+enum err auth_session_check(struct db *db, const char *account_id, const char *session_id,
+			    const struct netaddr *client);
+
+/* Tell this process's revocation caches that a revocation committed. */
+void auth_revocation_bump(void);
+
+#endif

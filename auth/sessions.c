@@ -1,0 +1,639 @@
+/*
+ * sessions.c - sign-ins (sessions), their devices and refresh tokens.
+ *
+ * A sign-in is a row of `sessions`; it lives until it is revoked or until
+ * refresh_ttl passes without a refresh (each refresh pushes expires_at).
+ * Each refresh token is stored as auth_secret_hash("refresh", token); using
+ * one marks it rotated and makes its successor.  A rotated token presented
+ * again means two parties hold the chain (RFC 9700 section 4.14.2): the
+ * whole sign-in is revoked.
+ *
+ * Requests check that their sign-in is live through a per-thread cache no
+ * staler than revocation_cache_ms; revocations made by this process also
+ * bump an epoch that empties every thread's cache at once.
+ */
+#include <sodium.h>
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "auth/auth_int.h"
+#include "core/clock.h"
+#include "core/events.h"
+#include "core/log.h"
+
+#define REFRESH_BYTES 32
+#define REFRESH_CHARS 43 /* unpadded base64url of 32 bytes */
+#define TOUCH_EVERY_S 60
+
+static atomic_ullong revocation_epoch = 1;
+
+void auth_revocation_bump(void) { atomic_fetch_add(&revocation_epoch, 1); }
+
+static const char *network_of(const struct netaddr *client, char *buf, size_t cap)
+{
+	if (!client || (client->family != 4 && client->family != 6))
+		return NULL;
+	netaddr_prefix(client, 24, 56, buf, cap);
+	return buf[0] ? buf : NULL;
+}
+
+static bool device_type_ok(const char *t)
+{
+	static const char *const types[] = {"tv", "phone", "tablet", "web", "console", NULL};
+	for (size_t i = 0; t && types[i]; i++)
+		if (strcmp(t, types[i]) == 0)
+			return true;
+	return false;
+}
+
+/* Make a refresh token for `session_id`, store its hash, and copy it to `out`. */
+static enum err new_refresh_token(struct db *db, const char *session_id, int64_t now,
+				  char out[AUTH_REFRESH_MAX])
+{
+	char hash[AUTH_SECRET_HASH_SIZE];
+	struct db_stmt *st = NULL;
+	enum err e = ids_random_token(REFRESH_BYTES, out, AUTH_REFRESH_MAX);
+	if (e == ERR_OK)
+		e = auth_secret_hash("refresh", out, hash);
+	if (e == ERR_OK)
+		e = db_prepare(db,
+			       "INSERT INTO refresh_tokens (token_hash, session_id, created_at, expires_at)"
+			       " VALUES (?1, ?2, ?3, ?4)",
+			       &st);
+	if (e == ERR_OK) {
+		db_bind_text(st, 1, hash);
+		db_bind_text(st, 2, session_id);
+		db_bind_int64(st, 3, now);
+		db_bind_int64(st, 4, now + auth_settings.refresh_ttl_s);
+		e = db_step_done(st);
+	}
+	db_done(st);
+	if (e != ERR_OK)
+		sodium_memzero(out, AUTH_REFRESH_MAX);
+	return e;
+}
+
+/* Update the account's device `dev->id` or make a new one; its id goes to `out`. */
+static enum err upsert_device(struct db *db, const char *account_id, const struct auth_device *dev,
+			      const char *network, int64_t now, char out[IDS_MAX])
+{
+	struct db_stmt *st = NULL;
+	enum err e;
+	if (dev->id && ids_valid("dev_", dev->id)) {
+		/* Only a live device of this very account is reused; any other id
+		 * (another account's, a revoked one) silently gets a new device. */
+		e = db_prepare(db,
+			       "UPDATE devices SET type = ?3, name = ?4, model = ?5, client_id = ?6,"
+			       " last_seen_at = ?7, last_network = ?8"
+			       " WHERE id = ?1 AND account_id = ?2 AND revoked_at IS NULL RETURNING id",
+			       &st);
+		if (e != ERR_OK)
+			return e;
+		db_bind_text(st, 1, dev->id);
+		db_bind_text(st, 2, account_id);
+		db_bind_text(st, 3, dev->type);
+		db_bind_text(st, 4, dev->name);
+		db_bind_text(st, 5, dev->model);
+		db_bind_text(st, 6, dev->client_id);
+		db_bind_int64(st, 7, now);
+		db_bind_text(st, 8, network);
+		e = db_step_row(st);
+		db_done(st);
+		if (e == ERR_OK) {
+			memcpy(out, dev->id, strlen(dev->id) + 1);
+			return ERR_OK;
+		}
+		if (e != ERR_NOT_FOUND)
+			return e;
+	}
+	ids_new("dev_", out, IDS_MAX);
+	e = db_prepare(db,
+		       "INSERT INTO devices (id, account_id, type, name, model, client_id, first_seen_at,"
+		       " last_seen_at, last_network) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?7, ?8)",
+		       &st);
+	if (e != ERR_OK)
+		return e;
+	db_bind_text(st, 1, out);
+	db_bind_text(st, 2, account_id);
+	db_bind_text(st, 3, dev->type);
+	db_bind_text(st, 4, dev->name);
+	db_bind_text(st, 5, dev->model);
+	db_bind_text(st, 6, dev->client_id);
+	db_bind_int64(st, 7, now);
+	db_bind_text(st, 8, network);
+	e = db_step_done(st);
+	db_done(st);
+	return e;
+}
+
+enum err auth_signin_create(struct db *db, const char *account_id, const struct auth_device *dev,
+			    const struct netaddr *client, struct auth_tokens *out)
+{
+	char netbuf[NETADDR_STRLEN];
+	struct db_stmt *st = NULL;
+	int64_t now = clock_now();
+	memset(out, 0, sizeof *out);
+	if (!dev || !dev->name || !dev->name[0] || !device_type_ok(dev->type))
+		return ERR_VALIDATION;
+	const char *network = network_of(client, netbuf, sizeof netbuf);
+	enum err e = upsert_device(db, account_id, dev, network, now, out->device_id);
+	if (e != ERR_OK)
+		goto out;
+	ids_new("ses_", out->session_id, sizeof out->session_id);
+	e = db_prepare(db,
+		       "INSERT INTO sessions (id, account_id, device_id, created_at, last_used_at,"
+		       " last_network, expires_at) VALUES (?1, ?2, ?3, ?4, ?4, ?5, ?6)",
+		       &st);
+	if (e != ERR_OK)
+		goto out;
+	db_bind_text(st, 1, out->session_id);
+	db_bind_text(st, 2, account_id);
+	db_bind_text(st, 3, out->device_id);
+	db_bind_int64(st, 4, now);
+	db_bind_text(st, 5, network);
+	db_bind_int64(st, 6, now + auth_settings.refresh_ttl_s);
+	e = db_step_done(st);
+	db_done(st);
+	if (e != ERR_OK)
+		goto out;
+	e = new_refresh_token(db, out->session_id, now, out->refresh_token);
+	if (e != ERR_OK)
+		goto out;
+	e = auth_token_issue(AUTH_AUD_MEMBER, account_id, out->session_id, out->device_id,
+			     auth_settings.access_ttl_s, out->access_token);
+	if (e != ERR_OK)
+		goto out;
+	out->expires_in = auth_settings.access_ttl_s;
+	e = events_emit(db, "session.created", out->session_id,
+			json_pack("{s:s, s:s, s:s}", "account_id", account_id, "device_id",
+				  out->device_id, "device_type", dev->type));
+out:
+	if (e != ERR_OK)
+		sodium_memzero(out, sizeof *out);
+	return e;
+}
+
+/* ---- refresh ---- */
+
+struct refresh_ctx {
+	const char *hash;
+	const struct netaddr *client;
+	struct auth_tokens *out;
+	bool reused;
+};
+
+static enum err revoke_session_row(struct db *db, const char *session_id, const char *reason,
+				   int64_t now)
+{
+	struct db_stmt *st = NULL;
+	enum err e = db_prepare(db,
+				"UPDATE sessions SET revoked_at = ?2, revoke_reason = ?3"
+				" WHERE id = ?1 AND revoked_at IS NULL",
+				&st);
+	if (e != ERR_OK)
+		return e;
+	db_bind_text(st, 1, session_id);
+	db_bind_int64(st, 2, now);
+	db_bind_text(st, 3, reason);
+	e = db_step_done(st);
+	db_done(st);
+	return e;
+}
+
+static enum err refresh_tx(struct db *db, void *arg)
+{
+	struct refresh_ctx *c = arg;
+	struct db_stmt *st = NULL;
+	char sid[IDS_MAX] = "", account[IDS_MAX] = "", device[IDS_MAX] = "";
+	char netbuf[NETADDR_STRLEN];
+	int64_t now = clock_now();
+	c->reused = false;
+	memset(c->out, 0, sizeof *c->out);
+	enum err e = db_prepare(db,
+				"SELECT r.session_id, r.expires_at, r.rotated_at, s.account_id, s.device_id,"
+				" s.expires_at, s.revoked_at FROM refresh_tokens r"
+				" JOIN sessions s ON s.id = r.session_id WHERE r.token_hash = ?1",
+				&st);
+	if (e != ERR_OK)
+		return e;
+	db_bind_text(st, 1, c->hash);
+	e = db_step_row(st);
+	if (e == ERR_NOT_FOUND) {
+		db_done(st);
+		return ERR_REFRESH_TOKEN_INVALID;
+	}
+	if (e != ERR_OK) {
+		db_done(st);
+		return e;
+	}
+	snprintf(sid, sizeof sid, "%s", db_column_text(st, 0));
+	int64_t token_expires = db_column_int64(st, 1);
+	bool rotated = !db_column_is_null(st, 2);
+	snprintf(account, sizeof account, "%s", db_column_text(st, 3));
+	if (!db_column_is_null(st, 4))
+		snprintf(device, sizeof device, "%s", db_column_text(st, 4));
+	int64_t session_expires = db_column_int64(st, 5);
+	bool revoked = !db_column_is_null(st, 6);
+	db_done(st);
+
+	if (rotated) {
+		/* Reuse: whoever holds the chain now, the sign-in is no longer safe. */
+		c->reused = true;
+		if (revoked)
+			return ERR_OK;
+		e = revoke_session_row(db, sid, "refresh_reuse", now);
+		if (e == ERR_OK)
+			e = events_emit(db, "session.refresh_reused", sid,
+					json_pack("{s:s, s:s}", "account_id", account, "reason",
+						  "refresh_reuse"));
+		return e;
+	}
+	if (revoked || token_expires <= now || session_expires <= now)
+		return ERR_REFRESH_TOKEN_INVALID;
+
+	e = db_prepare(db, "UPDATE refresh_tokens SET rotated_at = ?2 WHERE token_hash = ?1", &st);
+	if (e != ERR_OK)
+		return e;
+	db_bind_text(st, 1, c->hash);
+	db_bind_int64(st, 2, now);
+	e = db_step_done(st);
+	db_done(st);
+	if (e != ERR_OK)
+		return e;
+	const char *network = network_of(c->client, netbuf, sizeof netbuf);
+	e = db_prepare(db,
+		       "UPDATE sessions SET expires_at = ?2, last_used_at = ?3, last_network = ?4"
+		       " WHERE id = ?1",
+		       &st);
+	if (e != ERR_OK)
+		return e;
+	db_bind_text(st, 1, sid);
+	db_bind_int64(st, 2, now + auth_settings.refresh_ttl_s);
+	db_bind_int64(st, 3, now);
+	db_bind_text(st, 4, network);
+	e = db_step_done(st);
+	db_done(st);
+	if (e != ERR_OK)
+		return e;
+	if (device[0]) {
+		e = db_prepare(db, "UPDATE devices SET last_seen_at = ?2, last_network = ?3 WHERE id = ?1",
+			       &st);
+		if (e != ERR_OK)
+			return e;
+		db_bind_text(st, 1, device);
+		db_bind_int64(st, 2, now);
+		db_bind_text(st, 3, network);
+		e = db_step_done(st);
+		db_done(st);
+		if (e != ERR_OK)
+			return e;
+	}
+	e = new_refresh_token(db, sid, now, c->out->refresh_token);
+	if (e != ERR_OK)
+		return e;
+	e = auth_token_issue(AUTH_AUD_MEMBER, account, sid, device, auth_settings.access_ttl_s,
+			     c->out->access_token);
+	if (e != ERR_OK)
+		return e;
+	c->out->expires_in = auth_settings.access_ttl_s;
+	memcpy(c->out->session_id, sid, sizeof sid);
+	memcpy(c->out->device_id, device, sizeof device);
+	/* No event: a refresh every few minutes per device would drown the feed. */
+	return ERR_OK;
+}
+
+static bool refresh_shape_ok(const char *t)
+{
+	size_t n = strlen(t);
+	if (n != REFRESH_CHARS)
+		return false;
+	for (size_t i = 0; i < n; i++) {
+		char ch = t[i];
+		if (!((ch >= 'A' && ch <= 'Z') || (ch >= 'a' && ch <= 'z') || (ch >= '0' && ch <= '9') ||
+		      ch == '-' || ch == '_'))
+			return false;
+	}
+	return true;
+}
+
+enum err auth_refresh(struct db *db, const char *refresh_token, const struct netaddr *client,
+		      struct auth_tokens *out)
+{
+	char hash[AUTH_SECRET_HASH_SIZE];
+	memset(out, 0, sizeof *out);
+	if (!refresh_token || !refresh_shape_ok(refresh_token))
+		return ERR_REFRESH_TOKEN_INVALID;
+	enum err e = auth_secret_hash("refresh", refresh_token, hash);
+	if (e != ERR_OK)
+		return e;
+	struct refresh_ctx c = {hash, client, out, false};
+	e = db_transaction(db, refresh_tx, &c);
+	if (e != ERR_OK) {
+		sodium_memzero(out, sizeof *out);
+		return e;
+	}
+	if (c.reused) {
+		sodium_memzero(out, sizeof *out);
+		auth_revocation_bump();
+		log_warn("auth.refresh_token_reused", "note=\"the sign-in was revoked\"");
+		return ERR_REFRESH_TOKEN_REUSED;
+	}
+	return ERR_OK;
+}
+
+/* ---- revocation ---- */
+
+static enum err revoke_where(struct db *db, const char *account_id, const char *only_id,
+			     const char *keep_id, const char *reason, int64_t *count)
+{
+	struct db_stmt *st = NULL;
+	int64_t now = clock_now();
+	size_t n = 0, cap = 0;
+	char (*ids)[IDS_MAX] = NULL;
+	*count = 0;
+	enum err e = db_prepare(db,
+				"UPDATE sessions SET revoked_at = ?4, revoke_reason = ?5"
+				" WHERE account_id = ?1 AND revoked_at IS NULL"
+				" AND (?2 IS NULL OR id = ?2) AND (?3 IS NULL OR id <> ?3)"
+				" AND (?2 IS NULL OR expires_at > ?4) RETURNING id",
+				&st);
+	if (e != ERR_OK)
+		return e;
+	db_bind_text(st, 1, account_id);
+	db_bind_text(st, 2, only_id);
+	db_bind_text(st, 3, keep_id);
+	db_bind_int64(st, 4, now);
+	db_bind_text(st, 5, reason);
+	for (;;) {
+		bool row = false;
+		e = db_step(st, &row);
+		if (e != ERR_OK || !row)
+			break;
+		if (n == cap) {
+			size_t ncap = cap ? cap * 2 : 8;
+			void *p = realloc(ids, ncap * sizeof *ids);
+			if (!p) {
+				e = ERR_NOMEM;
+				break;
+			}
+			ids = p;
+			cap = ncap;
+		}
+		snprintf(ids[n++], IDS_MAX, "%s", db_column_text(st, 0));
+	}
+	db_done(st);
+	for (size_t i = 0; e == ERR_OK && i < n; i++)
+		e = events_emit(db, "session.revoked", ids[i],
+				json_pack("{s:s, s:s}", "account_id", account_id, "reason", reason));
+	free(ids);
+	if (e == ERR_OK)
+		*count = (int64_t)n;
+	return e;
+}
+
+enum err auth_revoke_account_sessions(struct db *db, const char *account_id,
+				      const char *keep_session_id, const char *reason)
+{
+	int64_t n = 0;
+	enum err e = revoke_where(db, account_id, NULL, keep_session_id, reason, &n);
+	/* The caller has not committed yet: the epoch makes this process look
+	 * again soon, and the staleness bound covers the rest. */
+	if (e == ERR_OK && n > 0)
+		auth_revocation_bump();
+	return e;
+}
+
+struct revoke_ctx {
+	const char *account_id, *only_id, *reason;
+	int64_t count;
+};
+
+static enum err revoke_tx(struct db *db, void *arg)
+{
+	struct revoke_ctx *c = arg;
+	return revoke_where(db, c->account_id, c->only_id, NULL, c->reason, &c->count);
+}
+
+enum err auth_session_revoke(struct db *db, const char *account_id, const char *session_id,
+			     const char *reason)
+{
+	if (!ids_valid("ses_", session_id))
+		return ERR_NOT_FOUND;
+	struct revoke_ctx c = {account_id, session_id, reason, 0};
+	enum err e = db_transaction(db, revoke_tx, &c);
+	if (e != ERR_OK)
+		return e;
+	if (c.count == 0)
+		return ERR_NOT_FOUND;
+	auth_revocation_bump();
+	return ERR_OK;
+}
+
+enum err auth_sessions_revoke_all(struct db *db, const char *account_id, const char *reason,
+				  int64_t *count)
+{
+	struct revoke_ctx c = {account_id, NULL, reason, 0};
+	enum err e = db_transaction(db, revoke_tx, &c);
+	*count = e == ERR_OK ? c.count : 0;
+	if (e == ERR_OK)
+		auth_revocation_bump();
+	return e;
+}
+
+/* ---- listing ---- */
+
+static void copy_col(struct db_stmt *st, int i, char *dst, size_t cap)
+{
+	const char *s = db_column_text(st, i);
+	snprintf(dst, cap, "%s", s ? s : "");
+}
+
+enum err auth_sessions_list(struct db *db, const char *account_id, int64_t limit,
+			    const char *starting_after, struct auth_session_row **rows, size_t *n,
+			    bool *has_more)
+{
+	struct db_stmt *st = NULL;
+	int64_t now = clock_now(), after_created = 0;
+	struct auth_session_row *list = NULL;
+	size_t count = 0;
+	*rows = NULL;
+	*n = 0;
+	*has_more = false;
+	enum err e;
+	if (starting_after) {
+		e = db_prepare(db, "SELECT created_at FROM sessions WHERE id = ?1 AND account_id = ?2", &st);
+		if (e != ERR_OK)
+			return e;
+		db_bind_text(st, 1, starting_after);
+		db_bind_text(st, 2, account_id);
+		e = db_step_row(st);
+		if (e == ERR_OK)
+			after_created = db_column_int64(st, 0);
+		db_done(st);
+		if (e == ERR_NOT_FOUND)
+			return ERR_INVALID_PARAMETER;
+		if (e != ERR_OK)
+			return e;
+	}
+	list = calloc((size_t)limit + 1, sizeof *list);
+	if (!list)
+		return ERR_NOMEM;
+	e = db_prepare(db,
+		       "SELECT s.id, s.device_id, d.name, d.type, d.model, s.created_at, s.last_used_at,"
+		       " s.expires_at, s.last_network FROM sessions s"
+		       " LEFT JOIN devices d ON d.id = s.device_id"
+		       " WHERE s.account_id = ?1 AND s.revoked_at IS NULL AND s.expires_at > ?2"
+		       " AND (?3 IS NULL OR s.created_at < ?4 OR (s.created_at = ?4 AND s.id < ?3))"
+		       " ORDER BY s.created_at DESC, s.id DESC LIMIT ?5",
+		       &st);
+	if (e != ERR_OK)
+		goto out;
+	db_bind_text(st, 1, account_id);
+	db_bind_int64(st, 2, now);
+	db_bind_text(st, 3, starting_after);
+	db_bind_int64(st, 4, after_created);
+	db_bind_int64(st, 5, limit + 1);
+	for (;;) {
+		bool row = false;
+		e = db_step(st, &row);
+		if (e != ERR_OK || !row)
+			break;
+		struct auth_session_row *r = &list[count++];
+		copy_col(st, 0, r->id, sizeof r->id);
+		copy_col(st, 1, r->device_id, sizeof r->device_id);
+		copy_col(st, 2, r->device_name, sizeof r->device_name);
+		copy_col(st, 3, r->device_type, sizeof r->device_type);
+		copy_col(st, 4, r->device_model, sizeof r->device_model);
+		r->created_at = db_column_int64(st, 5);
+		r->last_used_at = db_column_int64(st, 6);
+		r->expires_at = db_column_int64(st, 7);
+		copy_col(st, 8, r->last_network, sizeof r->last_network);
+	}
+	db_done(st);
+out:
+	if (e != ERR_OK) {
+		free(list);
+		return e;
+	}
+	if (count > (size_t)limit) {
+		*has_more = true;
+		count = (size_t)limit;
+	}
+	*rows = list;
+	*n = count;
+	return ERR_OK;
+}
+
+/* ---- the per-request check ---- */
+
+#define CHECK_SLOTS 256
+
+struct check_entry {
+	char sid[IDS_MAX];
+	char account[IDS_MAX];
+	bool live;
+	int64_t expires_at;
+	int64_t checked_ms;	/* monotonic */
+	int64_t touched_at;	/* clock_now() of the last recorded use */
+	unsigned long long epoch;
+};
+
+static _Thread_local struct check_entry checks[CHECK_SLOTS];
+
+static size_t slot_of(const char *sid)
+{
+	uint32_t h = 2166136261u; /* FNV-1a: ids are random, any mix will do */
+	for (const char *p = sid; *p; p++)
+		h = (h ^ (unsigned char)*p) * 16777619u;
+	return h % CHECK_SLOTS;
+}
+
+static enum err load_check(struct db *db, const char *sid, struct check_entry *c)
+{
+	struct db_stmt *st = NULL;
+	enum err e = db_prepare(db,
+				"SELECT account_id, revoked_at, expires_at, last_used_at FROM sessions"
+				" WHERE id = ?1",
+				&st);
+	if (e != ERR_OK)
+		return e;
+	db_bind_text(st, 1, sid);
+	e = db_step_row(st);
+	snprintf(c->sid, sizeof c->sid, "%s", sid);
+	if (e == ERR_OK) {
+		copy_col(st, 0, c->account, sizeof c->account);
+		c->live = db_column_is_null(st, 1);
+		c->expires_at = db_column_int64(st, 2);
+		int64_t used = db_column_int64(st, 3);
+		if (used > c->touched_at)
+			c->touched_at = used;
+	} else if (e == ERR_NOT_FOUND) {
+		c->account[0] = '\0';
+		c->live = false;
+		e = ERR_OK;
+	}
+	db_done(st);
+	if (e != ERR_OK)
+		c->sid[0] = '\0';
+	return e;
+}
+
+/* Record that the sign-in was used now from `client`: no transaction, one
+ * short write, and failures (a busy database) are only logged. */
+static void touch(struct db *db, const char *sid, const struct netaddr *client, int64_t now)
+{
+	char netbuf[NETADDR_STRLEN];
+	struct db_stmt *st = NULL;
+	const char *network = network_of(client, netbuf, sizeof netbuf);
+	if (db_prepare(db,
+		       "UPDATE sessions SET last_used_at = ?2, last_network = COALESCE(?3, last_network)"
+		       " WHERE id = ?1 AND last_used_at < ?2",
+		       &st) != ERR_OK)
+		return;
+	db_bind_text(st, 1, sid);
+	db_bind_int64(st, 2, now);
+	db_bind_text(st, 3, network);
+	enum err e = db_step_done(st);
+	db_done(st);
+	if (e == ERR_OK &&
+	    db_prepare(db,
+		       "UPDATE devices SET last_seen_at = ?2, last_network = COALESCE(?3, last_network)"
+		       " WHERE id = (SELECT device_id FROM sessions WHERE id = ?1) AND last_seen_at < ?2",
+		       &st) == ERR_OK) {
+		db_bind_text(st, 1, sid);
+		db_bind_int64(st, 2, now);
+		db_bind_text(st, 3, network);
+		e = db_step_done(st);
+		db_done(st);
+	}
+	if (e != ERR_OK)
+		log_debug("auth.touch_skipped", "error=%s", err_name(e));
+}
+
+enum err auth_session_check(struct db *db, const char *account_id, const char *session_id,
+			    const struct netaddr *client)
+{
+	struct check_entry *c = &checks[slot_of(session_id)];
+	int64_t mono = clock_mono_ms();
+	unsigned long long epoch = atomic_load(&revocation_epoch);
+	bool fresh = strcmp(c->sid, session_id) == 0 && c->epoch == epoch &&
+		     mono - c->checked_ms < auth_settings.revocation_cache_ms;
+	if (!fresh) {
+		if (strcmp(c->sid, session_id) != 0)
+			memset(c, 0, sizeof *c);
+		enum err e = load_check(db, session_id, c);
+		if (e != ERR_OK)
+			return e;
+		c->checked_ms = mono;
+		c->epoch = epoch;
+	}
+	int64_t now = clock_now();
+	if (!c->live || c->expires_at <= now || strcmp(c->account, account_id) != 0)
+		return ERR_INVALID_TOKEN;
+	if (now - c->touched_at >= TOUCH_EVERY_S) {
+		c->touched_at = now;
+		touch(db, session_id, client, now);
+	}
+	return ERR_OK;
+}
