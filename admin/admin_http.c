@@ -107,7 +107,7 @@ static void session_delete(struct http_req *req, const struct admin_ctx *ctx)
 /* GET /admin/v1/me */
 static void me(struct http_req *req, const struct admin_ctx *ctx)
 {
-	struct admin_staff s;
+	struct admin_staff s = {0};
 	char exp[32];
 	enum err e = admin_staff_get(db_thread(), ctx->staff_id, &s);
 	if (e != ERR_OK) {
@@ -138,7 +138,7 @@ static void staff_create(struct http_req *req, const struct admin_ctx *ctx)
 	const char *email = NULL, *name = "", *role = NULL, *password = NULL, *weak = NULL;
 	char addr[ADMIN_EMAIL_MAX + 1], norm[ADMIN_EMAIL_MAX + 1];
 	char hash[AUTH_PWHASH_MAX];
-	struct admin_staff out;
+	struct admin_staff out = {0};
 	jv_init(&v, http_json(req));
 	jv_reject_unknown(&v, allowed);
 	if (jv_string(&v, "email", JV_REQUIRED, 1, ADMIN_EMAIL_MAX, &email) &&
@@ -192,7 +192,7 @@ static void staff_list(struct http_req *req, const struct admin_ctx *ctx)
 /* POST /admin/v1/staff/{id}/disable */
 static void staff_disable(struct http_req *req, const struct admin_ctx *ctx)
 {
-	struct admin_staff out;
+	struct admin_staff out = {0};
 	enum err e = admin_staff_disable(db_thread(), ctx->staff_id, ctx->reason, http_param(req, "id"), &out);
 	if (e == ERR_INVALID_STATE)
 		http_reply_problem(req, e, "You cannot disable yourself or the last active admin");
@@ -208,7 +208,7 @@ static void staff_update(struct http_req *req, const struct admin_ctx *ctx)
 	static const char *const allowed[] = {"role", NULL};
 	struct jv v;
 	const char *role = NULL;
-	struct admin_staff out;
+	struct admin_staff out = {0};
 	jv_init(&v, http_json(req));
 	jv_reject_unknown(&v, allowed);
 	jv_enum(&v, "role", JV_REQUIRED, role_choices, &role);

@@ -115,7 +115,44 @@ enum err admin_staff_disable(struct db *db, const char *by, const char *reason, 
 enum err admin_staff_set_role(struct db *db, const char *by, const char *reason, const char *id,
 			      int role, struct admin_staff *out);
 
-/* ---- account tools (accounts.c) ---- */
+/* ---- account tools (account_tools.c) ---- */
+
+#define ADMIN_SEARCH_MAX 20
+
+/* Accounts a search term names: *out a new JSON array of {id, email, name,
+ * phone, country, status, created_at, matched}, where matched says how
+ * ("id", "email", "phone", "device" or a section's name). */
+enum err admin_account_search(struct db *db, const char *query, json_t **out);
+
+/* The whole picture of account `id` for staff: *out a new {account,
+ * profiles, devices, sessions, sections: {name: ...}, audit: [...]}.
+ * ERR_NOT_FOUND. */
+enum err admin_account_show(struct db *db, const char *id, json_t **out);
+
+/* Lock or unlock `id` (own transaction, audited).  Locking also ends every
+ * sign-in; *revoked gets how many.  ERR_NOT_FOUND, ERR_INVALID_STATE (erased). */
+enum err admin_account_lock(struct db *db, const struct admin_ctx *ctx, const char *id, bool lock,
+			    int64_t *revoked);
+
+/* End every sign-in of `id` (own transaction, audited). */
+enum err admin_account_sign_out_all(struct db *db, const struct admin_ctx *ctx, const char *id,
+				    int64_t *revoked);
+
+/* Every piece of personal data about `id` as one document (audited as
+ * account.export with `reason`, which may be NULL). */
+enum err admin_account_export(struct db *db, const char *staff_id, const char *reason,
+			      const char *id, json_t **out);
+
+struct admin_erase_result {
+	int64_t sessions_revoked;
+	int64_t notifications_redacted;
+};
+
+/* Privacy erasure of `id` (own transaction, audited): accounts, auth,
+ * notifications and every registered section erase their part.
+ * ERR_NOT_FOUND; ERR_INVALID_STATE when already erased. */
+enum err admin_account_erase(struct db *db, const struct admin_ctx *ctx, const char *id,
+			     struct admin_erase_result *out);
 
 /* Register the /admin/v1/accounts... routes. */
 void admin_accounts_http_register(void);

@@ -476,7 +476,7 @@ enum err admin_staff_list(struct db *db, int64_t limit, const char *starting_aft
 			*has_more = true;
 			break;
 		}
-		struct admin_staff s;
+		struct admin_staff s = {0};
 		staff_from_row(st, &s);
 		json_array_append_new(out, admin_staff_json(&s));
 	}
@@ -501,7 +501,7 @@ struct change_tx {
 static enum err disable_fn(struct db *db, void *arg)
 {
 	struct change_tx *c = arg;
-	struct admin_staff before;
+	struct admin_staff before = {0};
 	struct db_stmt *st = NULL;
 	enum err e = admin_staff_get(db, c->id, &before);
 	if (e != ERR_OK)
@@ -552,7 +552,7 @@ enum err admin_staff_disable(struct db *db, const char *by, const char *reason, 
 static enum err set_role_fn(struct db *db, void *arg)
 {
 	struct change_tx *c = arg;
-	struct admin_staff before;
+	struct admin_staff before = {0};
 	struct db_stmt *st = NULL;
 	enum err e = admin_staff_get(db, c->id, &before);
 	if (e != ERR_OK)

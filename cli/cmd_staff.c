@@ -11,6 +11,7 @@
 #include "auth/auth.h"
 #include "cli/cli_int.h"
 #include "core/clock.h"
+#include "core/config.h"
 #include "core/migrate.h"
 
 #define PASSWORD_CAP 1100
@@ -58,7 +59,7 @@ int cmd_staff_create(struct ctl *ctl, int argc, char **argv)
 {
 	char pw[PASSWORD_CAP], hash[AUTH_PWHASH_MAX];
 	struct db *db = NULL;
-	struct admin_staff out;
+	struct admin_staff out = {0};
 	const char *weak = NULL;
 	if (!ctl_check_args(argc, argv, create_valued, create_flags, 0, 0, NULL))
 		return ctl_usage_error("staff create", "bad arguments");
@@ -93,6 +94,15 @@ int cmd_staff_create(struct ctl *ctl, int argc, char **argv)
 	rc = read_new_password("staff create", ctl_flag(argc, argv, "--password-stdin"), pw, sizeof pw);
 	if (rc != CTL_OK)
 		goto out;
+	/* The Argon2id parameters hearthd would use: its environment settings
+	 * (HEARTH_PWHASH_OPSLIMIT, HEARTH_PWHASH_MEMLIMIT) or libsodium's defaults. */
+	struct config cfg;
+	static char prog[] = "hearthctl";
+	char *cargv[] = {prog, NULL};
+	if (config_load(&cfg, 1, cargv, stdout, stderr) != CONFIG_OK || auth_password_setup(&cfg) != ERR_OK) {
+		rc = ctl_fail(CTL_FAILURE, "cannot set up password hashing (check HEARTH_PWHASH_* settings)");
+		goto out;
+	}
 	if (auth_password_policy(pw, email, &weak) != ERR_OK) {
 		rc = ctl_fail(CTL_FAILURE, "the password is too weak: %s", policy_message(weak));
 		goto out;
