@@ -270,6 +270,10 @@ static enum err erase_fn(struct db *db, void *arg)
 		e = auth_account_erase(db, t->id);
 	if (e == ERR_OK)
 		e = notify_redact_account(db, t->id, &t->r.notifications_redacted);
+	/* A sign-up replayed from the Idempotency-Key cache would hand back the
+	 * email, name and phone the erasure just removed. */
+	if (e == ERR_OK)
+		e = http_idempotency_forget(db, t->id);
 	for (size_t s = 0; e == ERR_OK && s < admin_section_count(); s++) {
 		const struct admin_account_section *sec = admin_section_at(s);
 		if (sec->erase)

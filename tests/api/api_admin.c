@@ -125,7 +125,9 @@ struct member {
 	char token[1024];
 };
 
-static void seed_member(struct member *m)
+/* A member with every personal field; with `idempotency_key`, the sign-up
+ * reply is also kept in the Idempotency-Key cache. */
+static void seed_member_keyed(struct member *m, const char *idempotency_key)
 {
 	char tag[IDS_MAX];
 	memset(m, 0, sizeof *m);
@@ -143,11 +145,17 @@ static void seed_member(struct member *m)
 	snprintf(m->device_name, sizeof m->device_name, "Den TV %s", tag);
 	snprintf(m->profile_name, sizeof m->profile_name, "Kid%s", tag);
 	snprintf(m->model, sizeof m->model, "Model-%s", tag);
-	struct api_resp *r = api_json(&srv, "POST", "/v1/accounts", NULL,
-				      json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:{s:s, s:s, s:s}}", "email",
-						m->email, "password", MEMBER_PASSWORD, "country", "US", "name",
-						m->name, "phone", m->phone, "language", "pt-BR", "device",
-						"name", m->device_name, "type", "tv", "model", m->model));
+	json_t *signup = json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:{s:s, s:s, s:s}}", "email", m->email,
+				   "password", MEMBER_PASSWORD, "country", "US", "name", m->name, "phone",
+				   m->phone, "language", "pt-BR", "device", "name", m->device_name, "type", "tv",
+				   "model", m->model);
+	char *text = json_dumps(signup, JSON_COMPACT);
+	json_decref(signup);
+	char key[128];
+	snprintf(key, sizeof key, "Idempotency-Key: %s", idempotency_key ? idempotency_key : "");
+	const char *headers[] = {idempotency_key ? key : NULL, NULL};
+	struct api_resp *r = api_request(&srv, "POST", "/v1/accounts", NULL, "application/json", text, headers);
+	free(text);
 	ck_assert_status(r, 201);
 	copy(m->id, sizeof m->id, json_string_value(json_object_get(json_object_get(r->json, "account"), "id")));
 	copy(m->token, sizeof m->token, api_str(r, "access_token"));
@@ -159,6 +167,8 @@ static void seed_member(struct member *m)
 	ck_assert_status(r, 201);
 	api_resp_free(r);
 }
+
+static void seed_member(struct member *m) { seed_member_keyed(m, NULL); }
 
 static int64_t audit_rows(void) { return api_db_int(&srv, "SELECT count(*) FROM audit_log", NULL); }
 static int64_t event_rows(void) { return api_db_int(&srv, "SELECT count(*) FROM events", NULL); }
@@ -815,7 +825,9 @@ static int64_t cells_holding(const char *needle)
 START_TEST(erase_leaves_nothing_personal_and_revokes_everything)
 {
 	struct member m;
-	seed_member(&m);
+	seed_member_keyed(&m, "erase-test-signup-1");
+	/* The sign-up reply (email, name, phone) sits in the replay cache. */
+	ck_assert_int_eq(api_db_int(&srv, "SELECT count(*) FROM idempotency_keys WHERE body LIKE '%' || ?1 || '%'", m.phone), 1);
 	const char *personal[] = {m.email, m.name, m.phone, m.device_name, m.profile_name, m.model};
 	for (size_t i = 0; i < sizeof personal / sizeof personal[0]; i++)
 		ck_assert_msg(cells_holding(personal[i]) > 0, "'%s' was not stored to begin with", personal[i]);
