@@ -263,7 +263,7 @@ int cmd_accounts_export(struct ctl *ctl, int argc, char **argv)
 	if (!account_path(id, "/export", path, sizeof path))
 		return CTL_FAILURE;
 	const char *file = ctl_opt(argc, argv, "--output");
-	rc = ctl_api(ctl, "GET", path, NULL, CTL_REQ_QUIET_404, &doc);
+	rc = ctl_api(ctl, "GET", path, NULL, CTL_REQ_QUIET_404 | CTL_REQ_REASON_IF_GIVEN, &doc);
 	if (rc == CTL_NOT_FOUND)
 		return not_found(id);
 	if (rc != CTL_OK)

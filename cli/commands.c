@@ -82,8 +82,10 @@ const struct ctl_command ctl_commands[] = {
 	 "  hearthctl accounts sign-out-all acc_0123456789abcdefghjkmnpqrs --reason \"lost phone\"\n",
 	 cmd_accounts_sign_out_all, "ID"},
 	{"accounts", "export", "Every piece of personal data Hearth holds about a member, as one JSON document",
-	 "  --output FILE      write to FILE (created with mode 0600; never overwritten) instead of stdout\n",
-	 "  hearthctl accounts export acc_0123456789abcdefghjkmnpqrs --output ana-export.json\n",
+	 "  --output FILE      write to FILE (created with mode 0600; never overwritten) instead of stdout\n"
+	 "  --reason TEXT      why (optional here; kept in the audit log with the export)\n",
+	 "  hearthctl accounts export acc_0123456789abcdefghjkmnpqrs --output ana-export.json \\\n"
+	 "      --reason \"access request, ticket 5120\"\n",
 	 cmd_accounts_export, "ID"},
 	{"accounts", "erase",
 	 "Erase a member's personal data (anonymize what law keeps, revoke every sign-in; supervisor role)",

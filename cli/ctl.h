@@ -93,6 +93,7 @@ enum ctl_req_flags {
 	CTL_REQ_CHANGE = 1u << 0,	/* send the reason (asked for when missing) */
 	CTL_REQ_NO_AUTH = 1u << 1,	/* send no token (sign-in) */
 	CTL_REQ_QUIET_404 = 1u << 2,	/* the caller reports a 404 itself */
+	CTL_REQ_REASON_IF_GIVEN = 1u << 3, /* a read that sends --reason when there is one */
 };
 
 /* Send `method` `path` (already escaped; see ctl_escape) with `body`

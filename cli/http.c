@@ -118,7 +118,7 @@ int ctl_api(struct ctl *ctl, const char *method, const char *path, json_t *body,
 			goto out;
 		}
 	}
-	if (flags & CTL_REQ_CHANGE) {
+	if ((flags & CTL_REQ_CHANGE) || ((flags & CTL_REQ_REASON_IF_GIVEN) && ctl->reason)) {
 		const char *reason = ctl_reason(ctl);
 		if (!reason) {
 			rc = CTL_USAGE;

@@ -402,9 +402,11 @@ START_TEST(notifications_events_and_export)
 	char file[300];
 	struct stat sb;
 	snprintf(file, sizeof file, "%s/export.json", srv.dir);
-	r = CTL(agent_cfg, NULL, "accounts", "export", member_id, "--output", file);
+	r = CTL(agent_cfg, NULL, "accounts", "export", member_id, "--output", file, "--reason", "access request 5120");
 	assert_rc(&r, 0);
 	run_free(&r);
+	ck_assert_int_eq(api_db_int(&srv, "SELECT count(*) FROM audit_log WHERE action = 'account.export'"
+					  " AND reason = 'access request 5120' AND target_id = ?1", member_id), 1);
 	ck_assert_int_eq(stat(file, &sb), 0);
 	ck_assert_int_eq(sb.st_mode & 0777, 0600);
 	json_t *doc = json_load_file(file, 0, NULL);
