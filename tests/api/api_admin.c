@@ -690,7 +690,7 @@ START_TEST(search_finds_by_email_id_phone_and_device)
 		if (*p >= 'a' && *p <= 'z')
 			*p = (char)(*p - 'a' + 'A');
 	/* "+1 234 567 8901" */
-	snprintf(spaced, sizeof spaced, "%.2s %.3s-%.3s %s", m.phone, m.phone + 2, m.phone + 5, m.phone + 8);
+	snprintf(spaced, sizeof spaced, "%.2s %.3s-%.3s %.8s", m.phone, m.phone + 2, m.phone + 5, m.phone + 8);
 	struct {
 		const char *q, *matched;
 	} cases[] = {{m.email, "email"}, {upper, "email"}, {m.id, "id"}, {m.phone, "phone"}, {spaced, "phone"},
@@ -809,7 +809,7 @@ static int64_t cells_holding(const char *needle)
 		for (int c = 0; c < ncols; c++) {
 			char sql[256];
 			snprintf(sql, sizeof sql,
-				 "SELECT count(*) FROM \"%s\" WHERE instr(lower(CAST(\"%s\" AS TEXT)), lower(?1)) > 0",
+				 "SELECT count(*) FROM \"%.63s\" WHERE instr(lower(CAST(\"%.63s\" AS TEXT)), lower(?1)) > 0",
 				 tables[t], cols[c]);
 			ck_assert_int_eq(db_prepare(db, sql, &st), ERR_OK);
 			db_bind_text(st, 1, needle);
