@@ -437,6 +437,72 @@ START_TEST(db_commands_still_work)
 }
 END_TEST
 
+START_TEST(admin_changes_roles_locks_and_erases)
+{
+	/* The agent becomes a supervisor; the forced second admin is disabled. */
+	char agent_id[IDS_MAX] = "", second_id[IDS_MAX] = "";
+	struct run r = CTL(admin_cfg, NULL, "staff", "list", "--json");
+	assert_rc(&r, 0);
+	json_t *list = parse(r.out);
+	size_t i;
+	json_t *s;
+	json_array_foreach(json_object_get(list, "data"), i, s)
+	{
+		const char *email = json_string_value(json_object_get(s, "email"));
+		const char *id = json_string_value(json_object_get(s, "id"));
+		if (strcmp(email, AGENT_EMAIL) == 0)
+			snprintf(agent_id, sizeof agent_id, "%s", id);
+		if (strcmp(email, "second@hearth.test") == 0)
+			snprintf(second_id, sizeof second_id, "%s", id);
+	}
+	json_decref(list);
+	run_free(&r);
+	ck_assert(agent_id[0] && second_id[0]);
+	r = CTL(admin_cfg, NULL, "staff", "set-role", agent_id, "supervisor", "--reason", "promoted");
+	assert_rc(&r, 0);
+	ck_assert_ptr_nonnull(strstr(r.out, "role supervisor"));
+	run_free(&r);
+	r = CTL(admin_cfg, NULL, "staff", "disable", second_id, "--reason", "break-glass admin no longer needed");
+	assert_rc(&r, 2);
+	run_free(&r);
+	r = CTL(admin_cfg, NULL, "staff", "disable", second_id, "--yes", "--reason", "break-glass admin no longer needed");
+	assert_rc(&r, 0);
+	ck_assert_ptr_nonnull(strstr(r.out, "disabled"));
+	run_free(&r);
+	r = CTL(admin_cfg, NULL, "staff", "disable", "stf_00000000000000000000000000", "--yes", "--reason", "x");
+	assert_rc(&r, 3);
+	run_free(&r);
+
+	/* Lock and unlock, now as a supervisor. */
+	r = CTL(agent_cfg, NULL, "accounts", "lock", member_id, "--yes", "--reason", "takeover suspected");
+	assert_rc(&r, 0);
+	ck_assert_ptr_nonnull(strstr(r.out, "Locked"));
+	run_free(&r);
+	ck_assert_int_eq(api_db_int(&srv, "SELECT count(*) FROM accounts WHERE id = ?1 AND status = 'locked'", member_id), 1);
+	r = CTL(agent_cfg, NULL, "accounts", "unlock", member_id, "--reason", "identity confirmed", "--json");
+	assert_rc(&r, 0);
+	json_t *out = parse(r.out);
+	ck_assert_str_eq(json_string_value(json_object_get(json_object_get(out, "account"), "status")), "active");
+	json_decref(out);
+	run_free(&r);
+
+	/* Erasure: confirmed, and then the member is gone from search. */
+	r = CTL(agent_cfg, NULL, "accounts", "erase", member_id, "--yes", "--reason", "erasure request 5121", "--json");
+	assert_rc(&r, 0);
+	out = parse(r.out);
+	ck_assert_str_eq(json_string_value(json_object_get(out, "status")), "erased");
+	json_decref(out);
+	run_free(&r);
+	r = CTL(agent_cfg, NULL, "accounts", "search", member_email);
+	assert_rc(&r, 3);
+	run_free(&r);
+	r = CTL(agent_cfg, NULL, "accounts", "erase", member_id, "--yes", "--reason", "again");
+	assert_rc(&r, 1);
+	ck_assert_ptr_nonnull(strstr(r.err, "error: invalid_state: "));
+	run_free(&r);
+}
+END_TEST
+
 START_TEST(logout_forgets_the_login)
 {
 	struct run r = CTL(agent_cfg, NULL, "logout");
@@ -480,6 +546,7 @@ static Suite *ctl_suite(void)
 	tcase_add_test(tc, every_command_has_help_with_examples);
 	tcase_add_test(tc, notifications_events_and_export);
 	tcase_add_test(tc, db_commands_still_work);
+	tcase_add_test(tc, admin_changes_roles_locks_and_erases);
 	tcase_add_test(tc, logout_forgets_the_login);
 	suite_add_tcase(s, tc);
 	return s;
