@@ -19,6 +19,7 @@ int cli_open_db(const char *path, bool must_exist, struct db **out);
 
 int cmd_db_migrate(struct ctl *ctl, int argc, char **argv);
 int cmd_db_status(struct ctl *ctl, int argc, char **argv);
+int cmd_catalog_show(struct ctl *ctl, int argc, char **argv);
 int cmd_keys_list(struct ctl *ctl, int argc, char **argv);
 int cmd_keys_rotate(struct ctl *ctl, int argc, char **argv);
 int cmd_keys_retire(struct ctl *ctl, int argc, char **argv);

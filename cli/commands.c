@@ -119,6 +119,10 @@ const struct ctl_command ctl_commands[] = {
 	 "  hearthctl events tail --after 1200\n  hearthctl events tail --type 'session.*' --follow\n"
 	 "  hearthctl events tail --json | jq -c 'select(.subject == \"acc_...\")'\n",
 	 cmd_events_tail, NULL},
+	{"catalog", "show", "Show the plans and prices sold in a country, or in every country",
+	 "  --country XX   one country (ISO 3166-1 alpha-2); default: every country sold in\n"
+	 "  --json         the GET /v1/plans documents instead of tables\n",
+	 "  hearthctl catalog show --country JP\n  hearthctl catalog show --json\n", cmd_catalog_show, NULL},
 	{"keys", "list", "List the token signing keys of a key file (on the server host)",
 	 "  --key-file PATH   key file (env HEARTH_KEY_FILE; default ./hearth.keys)\n"
 	 "  --json            machine-readable output\n",

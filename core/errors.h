@@ -62,6 +62,8 @@
 	  "The plan is not sold in this country")                                          \
 	X(PAYMENT_FAILED, 402, "payment_failed", "The payment was declined")               \
 	X(PAYMENT_REQUIRED, 402, "payment_required", "Payment is required")                \
+	X(UNKNOWN_PLAN, 422, "unknown_plan", "No plan has this code")                      \
+	X(SUBSCRIPTION_EXISTS, 409, "subscription_exists", "The account already has a subscription") \
 	/* money */                                                                        \
 	X(UNKNOWN_CURRENCY, 422, "unknown_currency", "The currency is not supported")      \
 	X(CURRENCY_MISMATCH, 422, "currency_mismatch", "The amounts are in different currencies") \

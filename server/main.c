@@ -15,6 +15,7 @@
 #include "accounts/accounts.h"
 #include "admin/admin.h"
 #include "auth/auth.h"
+#include "billing/billing.h"
 #include "core/clock.h"
 #include "core/config.h"
 #include "core/db.h"
@@ -53,6 +54,8 @@ static int prepare_database(const struct config *cfg)
 	}
 	int applied = 0;
 	enum err e = migrate_apply(db, &applied);
+	/* On first start the embedded default catalog is loaded. */
+	enum err catalog = e == ERR_OK ? bill_catalog_ensure(db, NULL) : ERR_OK;
 	db_close(db);
 	if (e == ERR_SCHEMA_TOO_NEW) {
 		fprintf(stderr, "hearthd: the database %s has a newer schema than this hearthd knows;"
@@ -62,6 +65,10 @@ static int prepare_database(const struct config *cfg)
 	}
 	if (e != ERR_OK) {
 		fprintf(stderr, "hearthd: migrating %s failed (%s)\n", cfg->db_path, err_name(e));
+		return 1;
+	}
+	if (catalog != ERR_OK) {
+		fprintf(stderr, "hearthd: loading the default catalog failed (%s)\n", err_name(catalog));
 		return 1;
 	}
 	return 0;
@@ -126,6 +133,7 @@ int main(int argc, char **argv)
 	server_register_core_routes();
 	auth_http_register();
 	accounts_http_register();
+	billing_http_register();
 	/* The staff area: admin routes and the staff resolver of auth. */
 	admin_init(&cfg);
 	admin_http_register();

@@ -38,6 +38,18 @@ int router_count(void);
 int router_match(const char *method, const char *path, struct route_match *m);
 void route_match_release(struct route_match *m);
 
+/* Decode an application/x-www-form-urlencoded body of `len` bytes
+ * (server/form.c).  '+' is a space and %XX a byte.  These fail: %00 or a
+ * raw NUL byte, a malformed escape, a pair without '=', a repeated name
+ * (RFC 6749 3.1) and more than `max` pairs.  Empty pairs ("a=1&&b=2") are
+ * skipped.  On success names[0..*n) and values[0..*n) are malloc'd strings
+ * the caller frees with form_release(); on failure nothing is left
+ * allocated and *n is 0.  `body` may be NULL when `len` is 0. */
+bool form_parse(const char *body, size_t len, char **names, char **values, int max, int *n);
+
+/* Free the `*n` pairs of a form_parse() result and set *n to 0. */
+void form_release(char **names, char **values, int *n);
+
 /* Metrics: index ROUTE_MAX counts requests that matched no route. */
 void metrics_record(int route_index, int status, int64_t duration_us);
 void metrics_connection_opened(void);

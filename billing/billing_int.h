@@ -1,0 +1,122 @@
+/*
+ * billing_int.h - what the files of billing/ share and nobody else sees:
+ * catalog lookups, payment-method rows, and the invoice builder that
+ * subscriptions (and later the billing run) use inside their transactions.
+ *
+ * Every function here that writes runs inside its caller's transaction.
+ */
+#ifndef HEARTH_BILLING_INT_H
+#define HEARTH_BILLING_INT_H
+
+#include "billing/billing.h"
+#include "billing/provider.h"
+
+/* ---- catalog (catalog.c) ---- */
+
+/* The current catalog version; ERR_NOT_FOUND when none was ever loaded. */
+enum err cat_current_version(struct db *db, int64_t *version);
+
+/* Plan `code` of catalog `version`; ERR_NOT_FOUND when absent. */
+enum err cat_plan_get(struct db *db, int64_t version, const char *code, struct bill_plan *out);
+
+/* Plan `code` as sold in `country` at `at` in the current catalog.
+ * ERR_COUNTRY_NOT_SUPPORTED when the country has no prices at all,
+ * ERR_UNKNOWN_PLAN when the catalog has no such plan,
+ * ERR_PLAN_NOT_AVAILABLE_IN_REGION when it is not priced in the country. */
+enum err cat_offer(struct db *db, const char *country, const char *code, int64_t at,
+		   struct bill_offer *offer, int64_t *version);
+
+/* Device-type bits from "tv,web,phone" and back. */
+unsigned cat_devices_parse(const char *csv);
+void cat_devices_format(unsigned bits, char *buf, size_t cap);
+
+/* ---- payment methods (payment_methods.c) ---- */
+
+struct pm_row {
+	char id[IDS_MAX];
+	char provider[16];
+	char token[64];
+};
+
+/* The account's default method (ERR_NOT_FOUND: none), or the attached
+ * method `pm_id` (ERR_NOT_FOUND: not the account's). */
+enum err pm_default_row(struct db *db, const char *account_id, struct pm_row *out);
+enum err pm_row_get(struct db *db, const char *account_id, const char *pm_id, struct pm_row *out);
+
+/* Make `pm_id` the default of `account_id` (inside the caller's transaction). */
+enum err pm_make_default(struct db *db, const char *account_id, const char *pm_id);
+
+/* ---- invoices (invoice.c) ---- */
+
+#define INV_LINES_MAX 8
+#define INV_DESCRIPTION_MAX 160
+
+struct inv_line {
+	enum bill_line_kind kind;
+	char description[INV_DESCRIPTION_MAX];
+	char plan_code[BILL_CODE_MAX + 1];
+	struct money amount;
+	struct money tax;	/* computed by inv_total() */
+	bool tax_inclusive;	/* the rule this line is taxed by */
+	int32_t tax_rate_bps;
+	int64_t period_start;
+	int64_t period_end;
+};
+
+struct inv_draft {
+	char id[IDS_MAX];
+	char account_id[IDS_MAX];
+	char subscription_id[IDS_MAX];	/* "" when none (yet) */
+	const char *billing_reason;	/* "subscription_create", ... */
+	char plan_code[BILL_CODE_MAX + 1];
+	char currency[4];
+	bool tax_inclusive;
+	int32_t tax_rate_bps;
+	char tax_name[BILL_TAX_NAME_MAX + 1];
+	int64_t period_start;
+	int64_t period_end;
+	size_t nlines;
+	struct inv_line lines[INV_LINES_MAX];
+	struct money subtotal, tax, total;
+	char number[32];		/* set by inv_finalize() */
+};
+
+/* Start a draft in memory (nothing is written). */
+void inv_draft_init(struct inv_draft *d, const char *account_id, const char *billing_reason,
+		    const char *plan_code, const struct bill_price *price, int64_t period_start,
+		    int64_t period_end);
+
+/* Add a line taxed by `price`'s rule.  ERR_INTERNAL when full. */
+enum err inv_add_line(struct inv_draft *d, enum bill_line_kind kind, const char *description,
+		      const char *plan_code, const struct money *amount, const struct bill_price *rule,
+		      int64_t period_start, int64_t period_end);
+
+/* Compute each line's tax, the subtotal, tax and total (docs/billing.md,
+ * "Tax"); an exclusive invoice gets a `tax` line with the tax added. */
+enum err inv_total(struct inv_draft *d);
+
+/* Write the draft with its lines, then finalize it: take the next number of
+ * the year of `now` from invoice_counters and mark it open; emit
+ * invoice.finalized.  Assigns d->id when empty and d->number. */
+enum err inv_insert_finalized(struct db *db, struct inv_draft *d, int64_t now);
+
+/* Charge an open invoice's total with `pm`, record the attempt, and on
+ * success mark it paid (invoice.paid, payment.succeeded); on a decline emit
+ * payment.failed and leave it open.  A total of zero or less is marked paid
+ * with no attempt.  `out` says what happened. */
+enum err inv_charge(struct db *db, struct inv_draft *d, const struct pm_row *pm, int64_t now,
+		    struct bill_payment_outcome *out);
+
+/* Void an open invoice (invoice.voided). */
+enum err inv_void(struct db *db, const char *invoice_id, int64_t now);
+
+/* Record the subscription an invoice belongs to. */
+enum err inv_set_subscription(struct db *db, const char *invoice_id, const char *subscription_id);
+
+/* The UTC calendar date of `t`. */
+void bill_civil_date(int64_t t, int64_t *y, int64_t *m, int64_t *d);
+
+/* Human text of a time's date: "15 Jan 2027". */
+void bill_date_text(int64_t t, char *buf, size_t cap);
+
+#endif
