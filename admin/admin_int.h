@@ -154,6 +154,10 @@ struct admin_erase_result {
 enum err admin_account_erase(struct db *db, const struct admin_ctx *ctx, const char *id,
 			     struct admin_erase_result *out);
 
+/* Add the billing sections (subscription, invoices, payment methods on
+ * the account page; all of billing in the export).  billing_section.c */
+void admin_billing_sections_register(void);
+
 /* Register the /admin/v1/accounts... routes. */
 void admin_accounts_http_register(void);
 

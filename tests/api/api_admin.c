@@ -879,6 +879,50 @@ START_TEST(erase_leaves_nothing_personal_and_revokes_everything)
 }
 END_TEST
 
+START_TEST(billing_shows_on_the_account_and_invoices_survive_erasure)
+{
+	struct member m;
+	seed_member(&m);
+	struct api_resp *r = api_json(&srv, "POST", "/v1/payment-methods", m.token, json_pack("{s:s}", "token", "pm_card_visa"));
+	ck_assert_status(r, 201);
+	api_resp_free(r);
+	r = api_json(&srv, "POST", "/v1/subscription", m.token, json_pack("{s:s}", "plan", "standard"));
+	ck_assert_status(r, 201);
+	api_resp_free(r);
+	ck_assert_int_eq(api_db_int(&srv, "SELECT count(*) FROM invoices WHERE account_id = ?1", m.id), 1);
+
+	char path[128];
+	snprintf(path, sizeof path, "/admin/v1/accounts/%s", m.id);
+	r = api_get(&srv, path, agent.token);
+	ck_assert_status(r, 200);
+	json_t *sections = json_object_get(r->json, "sections");
+	json_t *sub = json_object_get(sections, "subscription");
+	ck_assert_str_eq(json_string_value(json_object_get(sub, "plan_code")), "standard");
+	ck_assert_str_eq(json_string_value(json_object_get(sub, "state")), "active");
+	ck_assert_uint_eq(json_array_size(json_object_get(sections, "invoices")), 1);
+	ck_assert_uint_eq(json_array_size(json_object_get(sections, "payment_methods")), 1);
+	api_resp_free(r);
+
+	snprintf(path, sizeof path, "/admin/v1/accounts/%s/export", m.id);
+	r = api_get(&srv, path, agent.token);
+	ck_assert_status(r, 200);
+	json_t *billing = json_object_get(json_object_get(r->json, "sections"), "billing");
+	ck_assert_uint_eq(json_array_size(json_object_get(billing, "invoices")), 1);
+	ck_assert_str_eq(json_string_value(json_object_get(json_array_get(json_object_get(billing, "payment_methods"), 0), "last4")), "4242");
+	api_resp_free(r);
+
+	snprintf(path, sizeof path, "/admin/v1/accounts/%s/erase", m.id);
+	r = change("POST", path, supervisor.token, NULL, "erasure request", NULL);
+	ck_assert_status(r, 200);
+	api_resp_free(r);
+	/* Tax law: the invoice stays, tied to the account id only. */
+	ck_assert_int_eq(api_db_int(&srv, "SELECT count(*) FROM invoices WHERE account_id = ?1", m.id), 1);
+	ck_assert_int_eq(cells_holding(m.email), 0);
+	ck_assert_int_eq(cells_holding(m.name), 0);
+	ck_assert_int_eq(cells_holding(m.phone), 0);
+}
+END_TEST
+
 /* ---- notifications and events ---- */
 
 START_TEST(notifications_list_and_resend)
@@ -985,6 +1029,7 @@ static Suite *admin_suite(void)
 	tcase_add_test(tc, show_gives_the_whole_picture);
 	tcase_add_test(tc, export_holds_every_personal_field);
 	tcase_add_test(tc, erase_leaves_nothing_personal_and_revokes_everything);
+	tcase_add_test(tc, billing_shows_on_the_account_and_invoices_survive_erasure);
 	tcase_add_test(tc, notifications_list_and_resend);
 	tcase_add_test(tc, events_feed_in_order_with_a_cursor);
 	/* These move the clock: last, so no token above expires early. */
