@@ -148,7 +148,8 @@ struct auth_oauth_client {
  * not of the client id shape). */
 enum err auth_oauth_client_get(struct db *db, const char *client_id, struct auth_oauth_client *out);
 
-/* Register a client (own transaction, event oauth_client.created).
+/* Register a client (event oauth_client.created; inside the caller's
+ * transaction, where the support-staff area writes its audit row).
  * `in->id` is 1 to 64 of [a-z0-9._-] starting with a letter or digit,
  * `in->name` 1 to 64 characters, `in->device_type` a device type,
  * `in->grants` includes AUTH_GRANT_DEVICE_CODE.  ERR_VALIDATION with *field
@@ -162,9 +163,10 @@ enum err auth_oauth_client_add(struct db *db, const struct auth_oauth_client *in
 enum err auth_oauth_clients_list(struct db *db, int64_t limit, const char *starting_after,
 				 struct auth_oauth_client **rows, size_t *n, bool *has_more);
 
-/* Disable a client (own transaction, event oauth_client.disabled with
- * `reason`): it can start no new device authorization and exchange no code.
- * ERR_NOT_FOUND; disabling a disabled client is ERR_OK and changes nothing. */
+/* Disable a client (event oauth_client.disabled with `reason`; inside the
+ * caller's transaction): it can start no new device authorization and
+ * exchange no code; sign-ins it already made go on.  ERR_NOT_FOUND;
+ * disabling a disabled client is ERR_OK and changes nothing. */
 enum err auth_oauth_client_disable(struct db *db, const char *client_id, const char *reason,
 				   struct auth_oauth_client *out);
 

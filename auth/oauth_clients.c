@@ -149,45 +149,11 @@ enum err auth_oauth_client_get(struct db *db, const char *client_id, struct auth
 	return e;
 }
 
-struct add_ctx {
-	const struct auth_oauth_client *in;
-	struct auth_oauth_client *out;
-};
-
-static enum err add_tx(struct db *db, void *arg)
-{
-	struct add_ctx *c = arg;
-	struct db_stmt *st = NULL;
-	char grants[64];
-	int64_t now = clock_now();
-	auth_grants_format(c->in->grants, grants, sizeof grants);
-	enum err e = db_prepare(db,
-				"INSERT INTO oauth_clients (id, name, device_type, grant_types, active, created_at)"
-				" VALUES (?1, ?2, ?3, ?4, 1, ?5) ON CONFLICT (id) DO NOTHING RETURNING " CLIENT_COLUMNS,
-				&st);
-	if (e != ERR_OK)
-		return e;
-	db_bind_text(st, 1, c->in->id);
-	db_bind_text(st, 2, c->in->name);
-	db_bind_text(st, 3, c->in->device_type);
-	db_bind_text(st, 4, grants);
-	db_bind_int64(st, 5, now);
-	e = db_step_row(st);
-	if (e == ERR_OK)
-		read_client(st, c->out);
-	db_done(st);
-	if (e == ERR_NOT_FOUND)
-		return ERR_CONFLICT;
-	if (e != ERR_OK)
-		return e;
-	return events_emit(db, "oauth_client.created", c->in->id,
-			   json_pack("{s:s, s:s, s:s}", "name", c->in->name, "device_type",
-				     c->in->device_type, "grant_types", grants));
-}
-
 enum err auth_oauth_client_add(struct db *db, const struct auth_oauth_client *in,
 			       struct auth_oauth_client *out, const char **field)
 {
+	struct db_stmt *st = NULL;
+	char grants[64];
 	*field = NULL;
 	memset(out, 0, sizeof *out);
 	if (!client_id_ok(in->id))
@@ -201,8 +167,29 @@ enum err auth_oauth_client_add(struct db *db, const struct auth_oauth_client *in
 		*field = "grant_types";
 	if (*field)
 		return ERR_VALIDATION;
-	struct add_ctx c = {in, out};
-	return db_transaction(db, add_tx, &c);
+	auth_grants_format(in->grants, grants, sizeof grants);
+	enum err e = db_prepare(db,
+				"INSERT INTO oauth_clients (id, name, device_type, grant_types, active, created_at)"
+				" VALUES (?1, ?2, ?3, ?4, 1, ?5) ON CONFLICT (id) DO NOTHING RETURNING " CLIENT_COLUMNS,
+				&st);
+	if (e != ERR_OK)
+		return e;
+	db_bind_text(st, 1, in->id);
+	db_bind_text(st, 2, in->name);
+	db_bind_text(st, 3, in->device_type);
+	db_bind_text(st, 4, grants);
+	db_bind_int64(st, 5, clock_now());
+	e = db_step_row(st);
+	if (e == ERR_OK)
+		read_client(st, out);
+	db_done(st);
+	if (e == ERR_NOT_FOUND)
+		return ERR_CONFLICT;
+	if (e != ERR_OK)
+		return e;
+	return events_emit(db, "oauth_client.created", in->id,
+			   json_pack("{s:s, s:s, s:s}", "name", in->name, "device_type", in->device_type,
+				     "grant_types", grants));
 }
 
 enum err auth_oauth_clients_list(struct db *db, int64_t limit, const char *starting_after,
@@ -247,37 +234,24 @@ out:
 	return ERR_OK;
 }
 
-struct disable_ctx {
-	const char *id, *reason;
-	struct auth_oauth_client *out;
-};
-
-static enum err disable_tx(struct db *db, void *arg)
+enum err auth_oauth_client_disable(struct db *db, const char *client_id, const char *reason,
+				   struct auth_oauth_client *out)
 {
-	struct disable_ctx *c = arg;
 	struct db_stmt *st = NULL;
-	enum err e = auth_oauth_client_get(db, c->id, c->out);
-	if (e != ERR_OK || !c->out->active)
+	enum err e = auth_oauth_client_get(db, client_id, out);
+	if (e != ERR_OK || !out->active)
 		return e;
 	int64_t now = clock_now();
 	e = db_prepare(db, "UPDATE oauth_clients SET active = 0, disabled_at = ?2 WHERE id = ?1", &st);
 	if (e != ERR_OK)
 		return e;
-	db_bind_text(st, 1, c->id);
+	db_bind_text(st, 1, client_id);
 	db_bind_int64(st, 2, now);
 	e = db_step_done(st);
 	db_done(st);
 	if (e != ERR_OK)
 		return e;
-	c->out->active = false;
-	c->out->disabled_at = now;
-	return events_emit(db, "oauth_client.disabled", c->id,
-			   json_pack("{s:s?}", "reason", c->reason));
-}
-
-enum err auth_oauth_client_disable(struct db *db, const char *client_id, const char *reason,
-				   struct auth_oauth_client *out)
-{
-	struct disable_ctx c = {client_id, reason, out};
-	return db_transaction(db, disable_tx, &c);
+	out->active = false;
+	out->disabled_at = now;
+	return events_emit(db, "oauth_client.disabled", client_id, json_pack("{s:s?}", "reason", reason));
 }

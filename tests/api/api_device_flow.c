@@ -6,6 +6,9 @@
  * /oauth/token, throttled user-code guessing, the member API's answers,
  * and the /device web page's form flow with its CSRF defence.
  *
+ * Client registration is a staff action: /admin/v1/clients and
+ * `hearthctl clients add|list|disable`, with roles, reasons and audit rows.
+ *
  * The server trusts 127.0.0.1 as a proxy so that tests that count attempts
  * per network can come from their own X-Forwarded-For address.
  */
@@ -22,7 +25,24 @@
 #define CLIENT "hearth-tv-demo"
 #define GRANT "urn:ietf:params:oauth:grant-type:device_code"
 
+#define STAFF_PASSWORD "staff password for tests"
+
 static struct api_server srv;
+static char admin_token[1024], agent_token[1024];
+static const char *const ctl_env[] = {"HEARTH_PWHASH_OPSLIMIT=1", "HEARTH_PWHASH_MEMLIMIT=8192",
+				      "NO_COLOR=1", NULL};
+
+static void staff_signin(const char *email, char *token, size_t cap)
+{
+	struct api_resp *r = api_json(&srv, "POST", "/admin/v1/sessions", NULL,
+				      json_pack("{s:s, s:s}", "email", email, "password", STAFF_PASSWORD));
+	ck_assert_status(r, 201);
+	const char *t = api_str(r, "access_token");
+	ck_assert_ptr_nonnull(t);
+	ck_assert_uint_lt(strlen(t), cap);
+	memcpy(token, t, strlen(t) + 1);
+	api_resp_free(r);
+}
 
 static void start(void)
 {
@@ -30,6 +50,27 @@ static void start(void)
 					    "127.0.0.1/32", NULL};
 	ck_assert_int_ge(sodium_init(), 0);
 	api_start(&srv, flags);
+	/* The first admin on the host, then an agent. */
+	const char *argv[] = {"staff", "create", "--email", "admin@staff.test", "--role", "admin",
+			      "--db", srv.db_path, "--password-stdin", NULL};
+	char *out = NULL, *err = NULL;
+	int rc = api_ctl(&srv, argv, ctl_env, STAFF_PASSWORD "\n", &out, &err);
+	ck_assert_msg(rc == 0, "staff create: %s%s", out, err);
+	free(out);
+	free(err);
+	staff_signin("admin@staff.test", admin_token, sizeof admin_token);
+	const char *const why[] = {"X-Hearth-Reason: fixture", NULL};
+	char *body = NULL;
+	json_t *o = json_pack("{s:s, s:s, s:s}", "email", "agent@staff.test", "role", "agent",
+			      "password", STAFF_PASSWORD);
+	body = json_dumps(o, JSON_COMPACT);
+	json_decref(o);
+	struct api_resp *r = api_request(&srv, "POST", "/admin/v1/staff", admin_token, "application/json",
+					 body, why);
+	free(body);
+	ck_assert_status(r, 201);
+	api_resp_free(r);
+	staff_signin("agent@staff.test", agent_token, sizeof agent_token);
 }
 
 static void stop(void) { ck_assert_int_eq(api_stop(&srv), 0); }
@@ -1022,6 +1063,238 @@ START_TEST(the_web_page_rejects_wrong_credentials_and_missing_fields)
 }
 END_TEST
 
+
+/* ---- client registration (staff) ---------------------------------------- */
+
+static struct api_resp *staff_call(const char *method, const char *path, const char *token,
+				   json_t *body, const char *reason)
+{
+	char why[600];
+	const char *headers[2] = {NULL, NULL};
+	if (reason) {
+		snprintf(why, sizeof why, "X-Hearth-Reason: %s", reason);
+		headers[0] = why;
+	}
+	char *text = body ? json_dumps(body, JSON_COMPACT) : NULL;
+	json_decref(body);
+	struct api_resp *r = api_request(&srv, method, path, token, text ? "application/json" : NULL, text,
+					 headers);
+	free(text);
+	return r;
+}
+
+START_TEST(staff_register_list_and_disable_clients)
+{
+	struct member m;
+	struct codes c, pending;
+	struct tv_tokens t;
+	const char *path = "/admin/v1/clients";
+	member_new(&m);
+	int64_t audits = count("SELECT COUNT(*) FROM audit_log WHERE target_type = 'oauth_client'", NULL);
+#define CONSOLE() json_pack("{s:s, s:s, s:s, s:[s]}", "client_id", "acme-console", "name", "Acme Console", \
+			    "device_type", "console", "grant_types", "device_code")
+	struct api_resp *r = staff_call("POST", path, admin_token, CONSOLE(), NULL);
+	ck_assert_problem(r, 400, "reason_required");
+	api_resp_free(r);
+	r = staff_call("POST", path, agent_token, CONSOLE(), "trying");
+	ck_assert_problem(r, 403, "forbidden_role");
+	api_resp_free(r);
+	r = staff_call("POST", path, NULL, CONSOLE(), "trying");
+	ck_assert_problem(r, 401, "unauthenticated");
+	api_resp_free(r);
+	r = staff_call("POST", path, m.access, CONSOLE(), "trying");
+	ck_assert_problem(r, 401, "invalid_token");
+	api_resp_free(r);
+	json_t *bad[] = {
+		json_pack("{s:s, s:s, s:s}", "client_id", "Bad Id", "name", "X", "device_type", "tv"),
+		json_pack("{s:s, s:s, s:s}", "client_id", "ok-tv", "name", "X", "device_type", "toaster"),
+		json_pack("{s:s, s:s, s:s, s:[s]}", "client_id", "ok-tv", "name", "X", "device_type", "tv",
+			  "grant_types", "refresh_token"),
+		json_pack("{s:s, s:s, s:s, s:[s]}", "client_id", "ok-tv", "name", "X", "device_type", "tv",
+			  "grant_types", "password"),
+		json_pack("{s:s, s:s, s:s, s:s}", "client_id", "ok-tv", "name", "X", "device_type", "tv",
+			  "grant_types", "device_code"),
+		json_pack("{s:s, s:s, s:s, s:s}", "client_id", "ok-tv", "name", "X", "device_type", "tv",
+			  "secret", "s"),
+		json_pack("{s:s, s:s, s:s}", "client_id", "ok-tv", "name", "a\nb", "device_type", "tv"),
+		json_pack("{s:s, s:s}", "client_id", "ok-tv", "device_type", "tv"),
+	};
+	for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+		r = staff_call("POST", path, admin_token, bad[i], "partner launch");
+		ck_assert_problem(r, 422, "validation_failed");
+		api_resp_free(r);
+	}
+	ck_assert_int_eq(count("SELECT COUNT(*) FROM oauth_clients WHERE id IN ('ok-tv', 'acme-console')", NULL), 0);
+	ck_assert_int_eq(count("SELECT COUNT(*) FROM audit_log WHERE target_type = 'oauth_client'", NULL), audits);
+
+	r = staff_call("POST", path, admin_token, CONSOLE(), "partner launch, ticket P-7");
+	ck_assert_status(r, 201);
+	ck_assert_str_eq(api_str(r, "client_id"), "acme-console");
+	ck_assert_str_eq(api_str(r, "name"), "Acme Console");
+	ck_assert_str_eq(api_str(r, "device_type"), "console");
+	ck_assert(json_is_true(json_object_get(r->json, "active")));
+	ck_assert_uint_eq(json_array_size(json_object_get(r->json, "grant_types")), 1);
+	api_resp_free(r);
+	r = staff_call("POST", path, admin_token, CONSOLE(), "again");
+	ck_assert_problem(r, 409, "conflict");
+	api_resp_free(r);
+	ck_assert_int_eq(count("SELECT COUNT(*) FROM audit_log WHERE action = 'oauth_client.create'"
+			       " AND target_id = ?1 AND reason = 'partner launch, ticket P-7'", "acme-console"), 1);
+
+	/* Agents may list. */
+	r = staff_call("GET", "/admin/v1/clients?limit=100", agent_token, NULL, NULL);
+	ck_assert_status(r, 200);
+	ck_assert_ptr_nonnull(strstr(r->body, "\"acme-console\""));
+	ck_assert_ptr_nonnull(strstr(r->body, "\"hearth-tv-demo\""));
+	api_resp_free(r);
+
+	/* The new client signs a console in; it has no refresh grant. */
+	r = api_form(&srv, "/oauth/device_authorization", "client_id=acme-console");
+	ck_assert_status(r, 200);
+	copy(c.device_code, sizeof c.device_code, api_str(r, "device_code"));
+	copy(c.user_code, sizeof c.user_code, api_str(r, "user_code"));
+	api_resp_free(r);
+	approve(&m, c.user_code);
+	r = poll_as("acme-console", c.device_code);
+	ck_assert_status(r, 200);
+	copy(t.refresh, sizeof t.refresh, api_str(r, "refresh_token"));
+	api_resp_free(r);
+	ck_assert_int_eq(count("SELECT COUNT(*) FROM devices WHERE account_id = ?1 AND type = 'console'"
+			       " AND name = 'Acme Console' AND client_id = 'acme-console'", m.account), 1);
+	char body[256];
+	snprintf(body, sizeof body, "grant_type=refresh_token&client_id=acme-console&refresh_token=%s", t.refresh);
+	r = api_form(&srv, "/oauth/token", body);
+	assert_oauth_error(r, 400, "unauthorized_client");
+	api_resp_free(r);
+
+	/* Disabling: admin only, with a reason; then the client is refused. */
+	r = api_form(&srv, "/oauth/device_authorization", "client_id=acme-console");
+	ck_assert_status(r, 200);
+	copy(pending.device_code, sizeof pending.device_code, api_str(r, "device_code"));
+	copy(pending.user_code, sizeof pending.user_code, api_str(r, "user_code"));
+	api_resp_free(r);
+	r = staff_call("POST", "/admin/v1/clients/acme-console/disable", agent_token, NULL, "why not");
+	ck_assert_problem(r, 403, "forbidden_role");
+	api_resp_free(r);
+	r = staff_call("POST", "/admin/v1/clients/acme-console/disable", admin_token, NULL, NULL);
+	ck_assert_problem(r, 400, "reason_required");
+	api_resp_free(r);
+	r = staff_call("POST", "/admin/v1/clients/nobody/disable", admin_token, NULL, "typo");
+	ck_assert_problem(r, 404, "not_found");
+	api_resp_free(r);
+	r = staff_call("POST", "/admin/v1/clients/acme-console/disable", admin_token, NULL, "client id leaked");
+	ck_assert_status(r, 200);
+	ck_assert(json_is_false(json_object_get(r->json, "active")));
+	ck_assert_ptr_nonnull(api_str(r, "disabled_at"));
+	api_resp_free(r);
+	ck_assert_int_eq(count("SELECT COUNT(*) FROM audit_log WHERE action = 'oauth_client.disable'"
+			       " AND target_id = ?1 AND reason = 'client id leaked'", "acme-console"), 1);
+	ck_assert_int_eq(count("SELECT COUNT(*) FROM events WHERE type = 'oauth_client.disabled' AND subject = ?1",
+			       "acme-console"), 1);
+	r = api_form(&srv, "/oauth/device_authorization", "client_id=acme-console");
+	assert_oauth_error(r, 401, "invalid_client");
+	api_resp_free(r);
+	r = poll_as("acme-console", pending.device_code);
+	assert_oauth_error(r, 401, "invalid_client");
+	api_resp_free(r);
+	char code_path[128];
+	snprintf(code_path, sizeof code_path, "/v1/device-codes/%s", pending.user_code);
+	r = api_get(&srv, code_path, m.access);
+	ck_assert_problem(r, 404, "user_code_invalid");
+	api_resp_free(r);
+#undef CONSOLE
+}
+END_TEST
+
+struct run {
+	int rc;
+	char *out, *err;
+};
+
+static struct run ctl(const char *token, const char *const *argv)
+{
+	char tok[1100];
+	snprintf(tok, sizeof tok, "HEARTH_TOKEN=%s", token);
+	const char *env[] = {tok, ctl_env[0], ctl_env[1], ctl_env[2], NULL};
+	struct run r = {0, NULL, NULL};
+	r.rc = api_ctl(&srv, argv, env, NULL, &r.out, &r.err);
+	return r;
+}
+
+static void run_free(struct run *r)
+{
+	free(r->out);
+	free(r->err);
+}
+
+#define CTL(token, ...) ctl((token), (const char *const[]){__VA_ARGS__, NULL})
+
+START_TEST(hearthctl_clients_add_list_disable)
+{
+	struct run r = CTL(admin_token, "clients", "add", "--id", "ctl-tv", "--name", "Ctl TV", "--type", "tv",
+			   "--reason", "partner launch");
+	ck_assert_msg(r.rc == 0, "rc %d: %s%s", r.rc, r.out, r.err);
+	ck_assert_ptr_nonnull(strstr(r.out, "Added client ctl-tv"));
+	run_free(&r);
+	r = CTL(admin_token, "clients", "add", "--id", "ctl-tv2", "--name", "Ctl TV 2", "--type", "tv",
+		"--grants", "device_code", "--reason", "partner launch", "--json");
+	ck_assert_msg(r.rc == 0, "rc %d: %s%s", r.rc, r.out, r.err);
+	json_t *o = json_loads(r.out, 0, NULL);
+	ck_assert_ptr_nonnull(o);
+	ck_assert_uint_eq(json_array_size(json_object_get(o, "grant_types")), 1);
+	json_decref(o);
+	run_free(&r);
+	r = CTL(admin_token, "clients", "add", "--id", "ctl-tv3", "--name", "X", "--type", "tv", "--grants", ",",
+		"--reason", "x");
+	ck_assert_int_eq(r.rc, 2);
+	run_free(&r);
+	r = CTL(admin_token, "clients", "add", "--id", "ctl-tv", "--name", "Again", "--type", "tv", "--reason", "x");
+	ck_assert_int_eq(r.rc, 1);
+	run_free(&r);
+	/* An agent may list but not add. */
+	r = CTL(agent_token, "clients", "add", "--id", "agent-tv", "--name", "X", "--type", "tv", "--reason", "x");
+	ck_assert_int_eq(r.rc, 4);
+	run_free(&r);
+	r = CTL(agent_token, "clients", "list");
+	ck_assert_msg(r.rc == 0, "rc %d: %s%s", r.rc, r.out, r.err);
+	ck_assert_ptr_nonnull(strstr(r.out, "ctl-tv"));
+	ck_assert_ptr_nonnull(strstr(r.out, "Hearth TV (demo)"));
+	ck_assert_ptr_nonnull(strstr(r.out, "device_code,refresh_token"));
+	run_free(&r);
+	r = CTL(admin_token, "clients", "disable", "ctl-tv", "--reason", "retired app", "--yes");
+	ck_assert_msg(r.rc == 0, "rc %d: %s%s", r.rc, r.out, r.err);
+	ck_assert_ptr_nonnull(strstr(r.out, "Disabled client ctl-tv"));
+	ck_assert_ptr_nonnull(strstr(r.out, "disabled"));
+	run_free(&r);
+	r = CTL(admin_token, "clients", "list", "--json");
+	ck_assert_int_eq(r.rc, 0);
+	o = json_loads(r.out, 0, NULL);
+	ck_assert_ptr_nonnull(o);
+	size_t i;
+	json_t *cl;
+	bool seen = false;
+	json_array_foreach(json_object_get(o, "data"), i, cl)
+		if (strcmp(json_string_value(json_object_get(cl, "client_id")), "ctl-tv") == 0) {
+			seen = true;
+			ck_assert(json_is_false(json_object_get(cl, "active")));
+		}
+	ck_assert(seen);
+	json_decref(o);
+	run_free(&r);
+	r = CTL(admin_token, "clients", "disable", "no-such", "--reason", "x", "--yes");
+	ck_assert_int_eq(r.rc, 3);
+	run_free(&r);
+	ck_assert_int_eq(count("SELECT COUNT(*) FROM audit_log WHERE target_id = ?1", "ctl-tv"), 2);
+	static const char *const cmds[] = {"add", "list", "disable"};
+	for (size_t k = 0; k < 3; k++) {
+		r = CTL(admin_token, "clients", cmds[k], "--help");
+		ck_assert_int_eq(r.rc, 0);
+		ck_assert_ptr_nonnull(strstr(r.out, "Examples:"));
+		run_free(&r);
+	}
+}
+END_TEST
+
 static Suite *device_flow_suite(void)
 {
 	Suite *s = suite_create("api_device_flow");
@@ -1048,6 +1321,8 @@ static Suite *device_flow_suite(void)
 	tcase_add_test(tc, the_web_page_shows_429_when_guessing);
 	tcase_add_test(tc, a_code_locks_after_five_wrong_passwords);
 	tcase_add_test(tc, the_web_page_rejects_wrong_credentials_and_missing_fields);
+	tcase_add_test(tc, staff_register_list_and_disable_clients);
+	tcase_add_test(tc, hearthctl_clients_add_list_disable);
 	suite_add_tcase(s, tc);
 	return s;
 }
