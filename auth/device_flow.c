@@ -13,8 +13,9 @@
  * What stays true:
  * - A device code is single use: the exchange deletes its row, so a second
  *   exchange finds nothing (invalid_grant).  Expired codes answer
- *   expired_token until they are purged an hour later; then they are
- *   unknown.  Decided and locked codes can never be approved again.
+ *   expired_token until they are purged (an hour after expiry, by the next
+ *   authorization request after that, at most once a minute per process);
+ *   then they are unknown.  Decided and locked codes can never be approved again.
  * - The polling interval lives on the row: a poll sooner than interval_s
  *   after the previous one is slow_down and adds 5 s to interval_s for
  *   this and every later poll (RFC 8628 section 3.5).
@@ -22,6 +23,7 @@
  *   web page: wrong passwords or forged forms that name it).
  */
 #include <sodium.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -35,10 +37,13 @@
 #define DEVICE_CODE_CHARS 43	/* unpadded base64url of 32 bytes */
 #define SLOW_DOWN_STEP_S 5
 #define PURGE_AFTER_S 3600	/* expired rows answer expired_token this long */
+#define PURGE_EVERY_S 60	/* how often a process sweeps them */
 #define WEB_CONFIRM_TTL_S 300
 #define USER_CODE_TRIES 8	/* fresh user codes tried when one is taken */
 
 static const char USER_CODE_ALPHABET[] = "BCDFGHJKLMNPQRSTVWXZ";
+
+static _Atomic int64_t last_purge; /* clock_now() of this process's last sweep */
 
 static const char *network_of(const struct netaddr *client, char *buf, size_t cap)
 {
@@ -105,14 +110,20 @@ static enum err authorize_tx(struct db *db, void *arg)
 	struct db_stmt *st = NULL;
 	char id[IDS_MAX], code[AUTH_USER_CODE_LEN + 1];
 	int64_t now = clock_now();
-	enum err e = db_prepare(db, "DELETE FROM device_authorizations WHERE expires_at < ?1", &st);
-	if (e != ERR_OK)
-		return e;
-	db_bind_int64(st, 1, now - PURGE_AFTER_S);
-	e = db_step_done(st);
-	db_done(st);
-	if (e != ERR_OK)
-		return e;
+	enum err e = ERR_OK;
+	/* Purging is a sweep, not per-request work: at most once a minute per
+	 * process (a rolled-back purge just happens on a later request). */
+	int64_t last = atomic_load(&last_purge);
+	if (now - last >= PURGE_EVERY_S && atomic_compare_exchange_strong(&last_purge, &last, now)) {
+		e = db_prepare(db, "DELETE FROM device_authorizations WHERE expires_at < ?1", &st);
+		if (e != ERR_OK)
+			return e;
+		db_bind_int64(st, 1, now - PURGE_AFTER_S);
+		e = db_step_done(st);
+		db_done(st);
+		if (e != ERR_OK)
+			return e;
+	}
 	ids_new("dva_", id, sizeof id);
 	for (int attempt = 0; attempt < USER_CODE_TRIES; attempt++) {
 		for (size_t i = 0; i < AUTH_USER_CODE_LEN; i++)
