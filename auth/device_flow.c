@@ -28,6 +28,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "accounts/accounts.h"
 #include "auth/auth_int.h"
 #include "core/clock.h"
 #include "core/events.h"
@@ -65,7 +66,7 @@ bool auth_user_code_normalize(const char *in, char out[AUTH_USER_CODE_LEN + 1])
 			continue;
 		if (c >= 'a' && c <= 'z')
 			c = (char)(c - 'a' + 'A');
-		if (n == AUTH_USER_CODE_LEN || !strchr(USER_CODE_ALPHABET, c) || c == '\0')
+		if (n == AUTH_USER_CODE_LEN || !strchr(USER_CODE_ALPHABET, c))
 			return false;
 		out[n++] = c;
 	}
@@ -251,6 +252,7 @@ static enum err poll_tx(struct db *db, void *arg)
 	}
 	if (strcmp(status, "approved") == 0) {
 		struct auth_oauth_client cl;
+		struct acct_account member;
 		e = auth_oauth_client_get(db, client_id, &cl);
 		if (e != ERR_OK)
 			return e;
@@ -260,6 +262,14 @@ static enum err poll_tx(struct db *db, void *arg)
 		db_bind_text(st, 1, id);
 		e = db_step_done(st);
 		db_done(st);
+		if (e != ERR_OK)
+			return e;
+		/* Locked or erased since approving: no sign-in, and the code is spent. */
+		e = acct_get(db, account, &member);
+		if (e == ERR_NOT_FOUND || (e == ERR_OK && strcmp(member.status, "active") != 0)) {
+			c->result = AUTH_POLL_DENIED;
+			return ERR_OK;
+		}
 		if (e != ERR_OK)
 			return e;
 		struct auth_device dev = {NULL, name[0] ? name : cl.name, cl.device_type,

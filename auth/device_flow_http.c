@@ -40,12 +40,12 @@ static bool basic_client_or_reply(struct http_req *req, const char *h, char *out
 {
 	unsigned char raw[256];
 	size_t len = 0;
-	const char *p = h + 5;
+	bool basic = strncasecmp(h, "Basic ", 6) == 0;
+	const char *p = basic ? h + 6 : "";
 	while (*p == ' ')
 		p++;
-	if (strncasecmp(h, "Basic", 5) != 0 || (h[5] != ' ') ||
-	    sodium_base642bin(raw, sizeof raw - 1, p, strlen(p), NULL, &len, NULL,
-			      sodium_base64_VARIANT_ORIGINAL) != 0) {
+	if (!basic || sodium_base642bin(raw, sizeof raw - 1, p, strlen(p), NULL, &len, NULL,
+					sodium_base64_VARIANT_ORIGINAL) != 0) {
 		oauth_error(req, 401, "invalid_client",
 			    "Only HTTP Basic with the client_id and an empty password is understood");
 		return false;
@@ -165,7 +165,8 @@ static void device_authorization(struct http_req *req)
 		return;
 	}
 	char complete[700];
-	snprintf(complete, sizeof complete, "%s?user_code=%s", auth_settings.verification_uri, g.user_code);
+	snprintf(complete, sizeof complete, "%s%cuser_code=%s", auth_settings.verification_uri,
+		 strchr(auth_settings.verification_uri, '?') ? '&' : '?', g.user_code);
 	http_reply_json(req, 200,
 			json_pack("{s:s, s:s, s:s, s:s, s:I, s:I}", "device_code", g.device_code,
 				  "user_code", g.user_code, "verification_uri",

@@ -374,6 +374,21 @@ START_TEST(the_web_confirm_token_is_single_use_and_short_lived)
 }
 END_TEST
 
+START_TEST(a_member_locked_after_approving_gets_no_sign_in)
+{
+	struct auth_device_grant g;
+	struct auth_tokens t;
+	struct auth_device_pending p;
+	authorize(&g, NULL);
+	ck_assert_int_eq(auth_device_decide(u.db, g.user_code, ACCOUNT, NULL, true, &p), ERR_OK);
+	ck_assert_int_eq(db_exec(u.db, "UPDATE accounts SET status = 'locked'"), ERR_OK);
+	ck_assert_int_eq(poll(g.device_code, &t), AUTH_POLL_DENIED);
+	ck_assert_int_eq(q_int("SELECT COUNT(*) FROM sessions", NULL), 0);
+	/* The code is spent. */
+	ck_assert_int_eq(poll(g.device_code, &t), AUTH_POLL_INVALID);
+}
+END_TEST
+
 START_TEST(revoking_a_device_ends_its_sign_ins)
 {
 	struct auth_device_grant g;
@@ -422,6 +437,7 @@ static Suite *device_flow_suite(void)
 	tcase_add_test(tc, denied_expired_and_foreign_codes);
 	tcase_add_test(tc, wrong_confirmations_lock_a_code);
 	tcase_add_test(tc, the_web_confirm_token_is_single_use_and_short_lived);
+	tcase_add_test(tc, a_member_locked_after_approving_gets_no_sign_in);
 	tcase_add_test(tc, revoking_a_device_ends_its_sign_ins);
 	suite_add_tcase(s, tc);
 	return s;

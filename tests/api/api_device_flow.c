@@ -1206,6 +1206,24 @@ START_TEST(staff_register_list_and_disable_clients)
 }
 END_TEST
 
+START_TEST(erasing_a_member_drops_the_codes_they_answered)
+{
+	struct member m;
+	struct codes c;
+	char path[128];
+	member_new(&m);
+	authorize("device_name=Den+TV", &c);
+	approve(&m, c.user_code);
+	ck_assert_int_eq(count("SELECT COUNT(*) FROM device_authorizations WHERE account_id = ?1", m.account), 1);
+	snprintf(path, sizeof path, "/admin/v1/accounts/%s/erase", m.account);
+	struct api_resp *r = staff_call("POST", path, admin_token, NULL, "erasure request");
+	ck_assert_status(r, 200);
+	api_resp_free(r);
+	ck_assert_int_eq(count("SELECT COUNT(*) FROM device_authorizations WHERE account_id = ?1", m.account), 0);
+	expect_poll(c.device_code, "invalid_grant");
+}
+END_TEST
+
 struct run {
 	int rc;
 	char *out, *err;
@@ -1323,6 +1341,7 @@ static Suite *device_flow_suite(void)
 	tcase_add_test(tc, the_web_page_rejects_wrong_credentials_and_missing_fields);
 	tcase_add_test(tc, staff_register_list_and_disable_clients);
 	tcase_add_test(tc, hearthctl_clients_add_list_disable);
+	tcase_add_test(tc, erasing_a_member_drops_the_codes_they_answered);
 	suite_add_tcase(s, tc);
 	return s;
 }
