@@ -3,12 +3,13 @@
 -- Each poll reads the code, records the poll time (and, polled this fast,
 -- grows the interval: slow_down), and answers 400 with an OAuth error.
 --
---   wrk -t2 -c64 -d10s -s bench/wrk_token_pending.lua http://127.0.0.1:PORT/oauth/token -- CODES_FILE
+--   BENCH_DEVICE_CODES=FILE wrk -t2 -c64 -d10s -s bench/wrk_token_pending.lua http://127.0.0.1:PORT/oauth/token
+--   (or: wrk ... URL -- FILE)
 --
--- CODES_FILE holds one device_code per line (made beforehand with POST
+-- FILE holds one device_code per line (made beforehand with POST
 -- /oauth/device_authorization); the polls cycle through them, each thread
 -- from its own offset, so the load is spread over many codes as it is in
--- production.  Without a file (the floor) one fixed, unknown code is sent.
+-- production.  Without a file one fixed, unknown code is sent.
 --
 -- The expected answer is 400 (authorization_pending or slow_down) from
 -- hearthd and 200 from the floor; only other statuses and socket errors
@@ -29,8 +30,9 @@ setup = function(thread)
 end
 
 init = function(args)
-   if args[1] then
-      for line in io.lines(args[1]) do
+   local file = args[1] or os.getenv("BENCH_DEVICE_CODES")
+   if file and #file > 0 then
+      for line in io.lines(file) do
          if #line > 0 then
             table.insert(codes, line)
          end
