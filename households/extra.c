@@ -399,7 +399,7 @@ static enum err remove_tx(struct db *db, void *arg)
 enum err hh_extra_member_remove(struct db *db, const char *owner_account_id, const char *id,
 				struct hh_extra_member *out)
 {
-	struct remove_ctx c = {owner_account_id, id, out};
 	memset(out, 0, sizeof *out);
+	struct remove_ctx c = {owner_account_id, id, out};
 	return db_transaction(db, remove_tx, &c);
 }

@@ -467,8 +467,9 @@ static void decisions_list(struct http_req *req)
 		json_array_remove(list, json_array_size(list) - 1);
 	size_t i;
 	json_t *d;
-	json_array_foreach(list, i, d)
+	json_array_foreach(list, i, d) {
 		json_object_set_new(d, "explanation", explain(json_object_get(d, "reasons")));
+	}
 	http_reply_json(req, 200, json_pack("{s:o, s:b}", "data", list, "has_more", more));
 }
 
