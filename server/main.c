@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "accounts/accounts.h"
+#include "admin/admin.h"
 #include "auth/auth.h"
 #include "billing/billing.h"
 #include "core/clock.h"
@@ -142,6 +143,9 @@ int main(int argc, char **argv)
 	accounts_http_register();
 	billing_http_register();
 	households_http_register();
+	/* The staff area: admin routes and the staff resolver of auth. */
+	admin_init(&cfg);
+	admin_http_register();
 
 	struct server *srv = NULL;
 	uint16_t port = 0;
