@@ -696,4 +696,5 @@ void households_http_register(void)
 	http_route("DELETE", "/v1/extra-members/{id}", extra_members_delete, member, 0);
 	http_route("POST", "/v1/profiles/{id}/transfer", profile_transfer,
 		   member | HTTP_JSON_BODY | HTTP_OFFLOAD, 0);
+	hh_admin_register();
 }

@@ -365,6 +365,11 @@ enum err hh_extra_members_list(struct db *db, const char *owner_account_id,
 enum err hh_extra_member_owner(struct db *db, const char *account_id, int64_t now,
 			       char owner[IDS_MAX], int64_t *ends_at);
 
+/* ---- staff (households_admin.c) ---- */
+
+/* Register the /admin/v1 household routes and the account section. */
+void hh_admin_register(void);
+
 /* ---- HTTP helpers (households_http.c) ---- */
 
 /* A time as RFC 3339 JSON, or null for 0. */

@@ -1057,6 +1057,185 @@ START_TEST(profile_transfer_moves_a_profile_into_an_account_of_its_own)
 }
 END_TEST
 
+
+/* ---- staff ---- */
+
+#define STAFF_PASSWORD "staff password for tests"
+
+static const char *const ctl_env[] = {"HEARTH_PWHASH_OPSLIMIT=1", "HEARTH_PWHASH_MEMLIMIT=8192", NULL};
+
+/* The first admin (hearthctl staff create on the database) and an agent;
+ * their tokens go to `admin` and `agent`. */
+static void staff(char *admin, char *agent, size_t cap)
+{
+	const char *argv[] = {"staff", "create", "--email", "hh-admin@staff.test", "--role", "admin",
+			      "--db", srv.db_path, "--password-stdin", NULL};
+	char *out = NULL, *err = NULL;
+	int rc = api_ctl(&srv, argv, ctl_env, STAFF_PASSWORD "\n", &out, &err);
+	ck_assert_msg(rc == 0, "staff create: %s%s", out, err);
+	free(out);
+	free(err);
+	struct api_resp *r = api_json(&srv, "POST", "/admin/v1/sessions", NULL,
+				      json_pack("{s:s, s:s}", "email", "hh-admin@staff.test", "password", STAFF_PASSWORD));
+	ck_assert_status(r, 201);
+	snprintf(admin, cap, "%s", api_str(r, "access_token"));
+	api_resp_free(r);
+	const char *const why[] = {"X-Hearth-Reason: fixture", NULL};
+	json_t *doc = json_pack("{s:s, s:s, s:s, s:s}", "email", "hh-agent@staff.test", "role", "agent", "name",
+				"Agent", "password", STAFF_PASSWORD);
+	char *body = json_dumps(doc, JSON_COMPACT);
+	json_decref(doc);
+	r = api_request(&srv, "POST", "/admin/v1/staff", admin, "application/json", body, why);
+	free(body);
+	ck_assert_status(r, 201);
+	api_resp_free(r);
+	r = api_json(&srv, "POST", "/admin/v1/sessions", NULL,
+		     json_pack("{s:s, s:s}", "email", "hh-agent@staff.test", "password", STAFF_PASSWORD));
+	ck_assert_status(r, 201);
+	snprintf(agent, cap, "%s", api_str(r, "access_token"));
+	api_resp_free(r);
+}
+
+static int ctl_as(const char *token, const char *const *argv, char **out)
+{
+	char env_token[1200];
+	snprintf(env_token, sizeof env_token, "HEARTH_TOKEN=%s", token);
+	const char *const env[] = {env_token, NULL};
+	char *err = NULL;
+	int rc = api_ctl(&srv, argv, env, NULL, out, &err);
+	if (rc != 0)
+		fprintf(stderr, "hearthctl %s %s: %s\n", argv[0], argv[1], err);
+	free(err);
+	return rc;
+}
+
+START_TEST(staff_see_the_household_and_reset_it_or_grant_travel)
+{
+	char admin[1024], agent[1024], path[160];
+	struct member m;
+	struct dev tv, phone, friend_tv;
+	member_new("hh-staff@example.com", "US", &m);
+	subscribe(&m, "premium");
+	sign_in(&m, "TV", "tv", HOME, &tv);
+	tv_sets_household(&tv, HOME, "set");
+	sign_in(&m, "Phone", "phone", HOME, &phone);
+	struct api_resp *r = play(&phone, HOME, m.profile);
+	ck_assert_status(r, 201);
+	api_resp_free(r);
+	/* A TV in another city, used on three days, streaming while the phone does. */
+	sign_in(&m, "Friend's TV", "tv", OTHER_CITY, &friend_tv);
+	for (int day = 0; day < 3; day++) {
+		r = play(&friend_tv, OTHER_CITY, m.profile);
+		ck_assert_problem(r, 403, "verification_required");
+		api_resp_free(r);
+		advance(DAY);
+		seen(&tv, HOME);
+	}
+	/* Staff tokens last hours: sign staff in after the days went by. */
+	staff(admin, agent, sizeof admin);
+	/* Staff give the friend's TV travel access: it plays, with the phone. */
+	snprintf(path, sizeof path, "/admin/v1/devices/%s/travel", friend_tv.id);
+	r = api_json(&srv, "POST", path, agent, json_pack("{s:i}", "days", 14));
+	ck_assert_problem(r, 400, "reason_required");
+	api_resp_free(r);
+	const char *grant[] = {"households", "grant-travel", friend_tv.id, "--days", "14", "--reason",
+			       "abroad for work, ticket 913", NULL};
+	char *out = NULL;
+	ck_assert_int_eq(ctl_as(agent, grant, &out), 0);
+	ck_assert_ptr_nonnull(strstr(out, "travel access until"));
+	free(out);
+	r = play(&phone, HOME, m.profile);
+	ck_assert_status(r, 201);
+	api_resp_free(r);
+	r = play(&friend_tv, OTHER_CITY, m.profile);
+	ck_assert_status(r, 201);
+	ck_assert(has_reason(r, "travel_access_active"));
+	api_resp_free(r);
+	flush();
+	ck_assert_int_eq(api_db_int(&srv, "SELECT COUNT(*) FROM audit_log WHERE action = 'device.travel_grant'"
+				    " AND target_id = ?1", friend_tv.id), 1);
+
+	/* The staff view: networks, devices, decisions, the assessment. */
+	snprintf(path, sizeof path, "/admin/v1/accounts/%s/household", m.id);
+	r = api_get(&srv, path, agent);
+	ck_assert_status(r, 200);
+	ck_assert_str_eq(api_str(r, "status"), "set");
+	json_t *ftv = device_in(r->json, friend_tv.id);
+	ck_assert_str_eq(jstr(ftv, "last_network"), "192.0.2.0/24");
+	ck_assert(json_is_false(json_object_get(ftv, "household_tv")));
+	ck_assert_ptr_nonnull(jstr(ftv, "travel_access_until"));
+	json_t *decisions = json_object_get(r->json, "recent_decisions");
+	ck_assert_int_ge(json_array_size(decisions), 5);
+	ck_assert_ptr_nonnull(json_object_get(json_array_get(decisions, 0), "reasons"));
+	json_t *sharing = json_object_get(r->json, "sharing");
+	ck_assert_str_eq(jstr(sharing, "level"), "likely");
+	ck_assert_int_ge(json_integer_value(json_object_get(sharing, "score")), 3);
+	static const char *const kinds[] = {"tv_outside_household", "regular_network_outside_household",
+					    "concurrent_streams_from_different_networks"};
+	for (size_t k = 0; k < 3; k++) {
+		bool found = false;
+		json_t *ev = json_object_get(sharing, "evidence");
+		for (size_t i = 0; i < json_array_size(ev); i++)
+			found |= strcmp(jstr(json_array_get(ev, i), "kind"), kinds[k]) == 0;
+		ck_assert_msg(found, "no %s evidence", kinds[k]);
+	}
+	api_resp_free(r);
+	r = api_get(&srv, "/admin/v1/accounts/acc_00000000000000000000000000/household", agent);
+	ck_assert_problem(r, 404, "not_found");
+	api_resp_free(r);
+	r = api_get(&srv, path, tok(&m.web));
+	ck_assert_status(r, 401);
+	api_resp_free(r);
+	const char *show[] = {"households", "show", m.id, NULL};
+	ck_assert_int_eq(ctl_as(agent, show, &out), 0);
+	ck_assert_ptr_nonnull(strstr(out, "203.0.113.0/24"));
+	ck_assert_ptr_nonnull(strstr(out, "tv_outside_household"));
+	ck_assert_ptr_nonnull(strstr(out, "likely"));
+	free(out);
+	/* The account page carries the same view as a section. */
+	snprintf(path, sizeof path, "/admin/v1/accounts/%s", m.id);
+	r = api_get(&srv, path, agent);
+	ck_assert_status(r, 200);
+	ck_assert_str_eq(jstr(json_object_get(json_object_get(r->json, "sections"), "household"), "status"), "set");
+	api_resp_free(r);
+
+	/* Reset: the household is forgotten, with a reason in the audit log. */
+	const char *reset_no_reason[] = {"households", "reset", m.id, "--yes", NULL};
+	ck_assert_int_eq(ctl_as(agent, reset_no_reason, &out), 2);
+	free(out);
+	const char *reset[] = {"households", "reset", m.id, "--yes", "--reason", "moved house, ticket 812", NULL};
+	ck_assert_int_eq(ctl_as(agent, reset, &out), 0);
+	free(out);
+	r = api_get(&srv, "/v1/household", tok(&m.web));
+	ck_assert_str_eq(api_str(r, "status"), "not_set");
+	api_resp_free(r);
+	ck_assert_int_eq(api_db_int(&srv, "SELECT COUNT(*) FROM audit_log WHERE action = 'household.reset'"
+				    " AND target_id = ?1", m.id), 1);
+	const char *reset_again[] = {"households", "reset", m.id, "--yes", "--reason", "again", NULL};
+	ck_assert_int_ne(ctl_as(agent, reset_again, &out), 0);
+	free(out);
+	const char *unknown[] = {"households", "show", "acc_00000000000000000000000000", NULL};
+	ck_assert_int_eq(ctl_as(agent, unknown, &out), 3);
+	free(out);
+	/* The TV at home proposes the household again. */
+	seen(&tv, HOME);
+	flush();
+	r = api_get(&srv, "/v1/household", tok(&m.web));
+	ck_assert_str_eq(api_str(r, "status"), "proposed");
+	api_resp_free(r);
+
+	/* Erasure deletes where the member was seen. */
+	snprintf(path, sizeof path, "/admin/v1/accounts/%s/erase", m.id);
+	const char *const why[] = {"X-Hearth-Reason: erasure request", NULL};
+	r = api_request(&srv, "POST", path, admin, NULL, NULL, why);
+	ck_assert_status(r, 200);
+	api_resp_free(r);
+	ck_assert_int_eq(api_db_int(&srv, "SELECT COUNT(*) FROM device_sightings WHERE account_id = ?1", m.id), 0);
+	ck_assert_int_eq(api_db_int(&srv, "SELECT COUNT(*) FROM playback_decisions WHERE account_id = ?1"
+				    " AND network IS NOT NULL", m.id), 0);
+}
+END_TEST
+
 static Suite *households_suite(void)
 {
 	Suite *s = suite_create("api_households");
@@ -1080,6 +1259,7 @@ static Suite *households_suite(void)
 	tcase_add_test(tc, extra_member_buy_invite_accept_play_remove);
 	tcase_add_test(tc, extra_members_need_a_plan_with_slots);
 	tcase_add_test(tc, profile_transfer_moves_a_profile_into_an_account_of_its_own);
+	tcase_add_test(tc, staff_see_the_household_and_reset_it_or_grant_travel);
 	suite_add_tcase(s, tc);
 	return s;
 }
