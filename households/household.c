@@ -2,15 +2,18 @@
  * household.c - the household of an account and the trust of its devices.
  *
  * Stored: where the household was proposed or set (the origin network),
- * by which TV and since when (set_at).  Derived at every look, from the
- * sightings since set_at within the window:
- *   - household TVs: the origin TV, and every TV seen on a household network;
+ * by which TV and since when (set_at), and its TVs (household_tvs: the
+ * origin TV and every TV the sightings flush saw on a household network).
+ * Derived at every look, from the sightings within the window since set_at:
  *   - household networks: the origin, and every network a household TV was
  *     on; each stays one while a household TV was on it within the window
- *     (the origin counts as seen at set_at).
+ *     (the origin counts as seen at set_at);
+ *   - household TVs: the stored ones, and any TV seen on a household
+ *     network before the flush stored it.
  * The two grow together until nothing changes, so a household whose
  * provider hands it a new address follows its TV there, and the old
- * network lapses once the window has passed without a TV on it.
+ * network lapses once the window has passed without a TV on it.  A TV
+ * stays a household TV until the household moves or is reset.
  *
  * A device is trusted while it was seen on a household network within the
  * window, or while it has travel access.
@@ -171,6 +174,22 @@ enum err hh_view_load(struct db *db, const char *account_id, const struct hh_pol
 	out->nets[0].is_origin = true;
 	if (is_tv_of(devs, ndevs, out->origin_device))
 		note_tv(out, out->origin_device);
+	e = db_prepare(db, "SELECT device_id FROM household_tvs WHERE account_id = ?1 ORDER BY joined_at", &st);
+	if (e != ERR_OK)
+		return e;
+	db_bind_text(st, 1, account_id);
+	for (;;) {
+		bool row = false;
+		e = db_step(st, &row);
+		if (e != ERR_OK || !row)
+			break;
+		const char *dev = db_column_text(st, 0);
+		if (is_tv_of(devs, ndevs, dev))
+			note_tv(out, dev);
+	}
+	db_done(st);
+	if (e != ERR_OK)
+		return e;
 	for (bool changed = true; changed;) {
 		changed = false;
 		for (size_t i = 0; i < nsights; i++) {
@@ -301,6 +320,35 @@ static enum err record_move(struct db *db, const char *account_id, const char *k
 	return e;
 }
 
+enum err hh_household_tv_add(struct db *db, const char *account_id, const char *device_id, int64_t now)
+{
+	struct db_stmt *st = NULL;
+	enum err e = db_prepare(db,
+				"INSERT INTO household_tvs (account_id, device_id, joined_at) VALUES (?1, ?2, ?3)"
+				" ON CONFLICT (account_id, device_id) DO NOTHING",
+				&st);
+	if (e != ERR_OK)
+		return e;
+	db_bind_text(st, 1, account_id);
+	db_bind_text(st, 2, device_id);
+	db_bind_int64(st, 3, now);
+	e = db_step_done(st);
+	db_done(st);
+	return e;
+}
+
+static enum err forget_tvs(struct db *db, const char *account_id)
+{
+	struct db_stmt *st = NULL;
+	enum err e = db_prepare(db, "DELETE FROM household_tvs WHERE account_id = ?1", &st);
+	if (e != ERR_OK)
+		return e;
+	db_bind_text(st, 1, account_id);
+	e = db_step_done(st);
+	db_done(st);
+	return e;
+}
+
 enum err hh_household_propose(struct db *db, const char *account_id, const char *device_id,
 			      const char *network, int64_t now)
 {
@@ -324,7 +372,9 @@ enum err hh_household_propose(struct db *db, const char *account_id, const char 
 	db_done(st);
 	if (e != ERR_OK || db_changes(db) == 0)
 		return e;
-	e = record_move(db, account_id, "proposed", NULL, network, device_id, "system", now);
+	e = hh_household_tv_add(db, account_id, device_id, now);
+	if (e == ERR_OK)
+		e = record_move(db, account_id, "proposed", NULL, network, device_id, "system", now);
 	if (e == ERR_OK)
 		e = events_emit(db, "household.proposed", id,
 				json_pack("{s:s, s:s, s:s}", "account_id", account_id, "network", network,
@@ -381,6 +431,13 @@ enum err hh_household_apply(struct db *db, const char *account_id, const char *n
 	db_done(st);
 	if (e != ERR_OK)
 		return e;
+	/* A new network starts the household afresh, TVs included. */
+	if (strcmp(old_net, network) != 0)
+		e = forget_tvs(db, account_id);
+	if (e == ERR_OK)
+		e = hh_household_tv_add(db, account_id, device_id, now);
+	if (e != ERR_OK)
+		return e;
 	const char *kind = *moved ? "moved" : "set";
 	e = record_move(db, account_id, kind, old_net, network, device_id, actor, now);
 	if (e == ERR_OK)
@@ -429,7 +486,9 @@ enum err hh_household_reset(struct db *db, const char *account_id, const char *a
 	db_done(st);
 	if (e != ERR_OK)
 		return e;
-	e = record_move(db, account_id, "reset", net, NULL, NULL, actor, now);
+	e = forget_tvs(db, account_id);
+	if (e == ERR_OK)
+		e = record_move(db, account_id, "reset", net, NULL, NULL, actor, now);
 	if (e == ERR_OK)
 		e = events_emit(db, "household.reset", id,
 				json_pack("{s:s, s:s, s:s, s:s}", "account_id", account_id, "network", net,

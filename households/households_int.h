@@ -170,6 +170,10 @@ enum err hh_trust_of(struct db *db, const struct hh_view *v, const struct hh_pol
 enum err hh_household_apply(struct db *db, const char *account_id, const char *network,
 			    const char *device_id, const char *actor, int64_t now, bool *moved);
 
+/* Record TV `device_id` as a household TV of `account_id` (in the caller's
+ * transaction; already one is fine). */
+enum err hh_household_tv_add(struct db *db, const char *account_id, const char *device_id, int64_t now);
+
 /* Propose `network` of TV `device_id` as the household of `account_id`
  * when it has none, in the caller's transaction (event household.proposed). */
 enum err hh_household_propose(struct db *db, const char *account_id, const char *device_id,

@@ -226,27 +226,40 @@ struct flush_ctx {
 	size_t n;
 };
 
-/* Propose the first TV's network for an account without a household. */
-static enum err maybe_propose(struct db *db, const struct entry *e, const char *network)
+/* After a TV's sighting is written: propose its network when the account
+ * has no household (the first TV seen proposes), else store as household
+ * TVs the TVs seen on a household network, so they keep the household
+ * after the sighting that made them one is older than the window. */
+static enum err after_tv_sighting(struct db *db, const struct entry *e, const char *network)
 {
 	struct db_stmt *st = NULL;
-	enum err err = db_prepare(db, "SELECT 1 FROM households WHERE account_id = ?1", &st);
-	if (err != ERR_OK)
-		return err;
-	db_bind_text(st, 1, e->account);
-	err = db_step_row(st);
-	db_done(st);
-	if (err != ERR_NOT_FOUND)
-		return err;
 	struct auth_device_brief dev;
-	err = auth_device_brief_get(db, e->device, &dev);
+	enum err err = auth_device_brief_get(db, e->device, &dev);
 	if (err == ERR_NOT_FOUND)
 		return ERR_OK;
 	if (err != ERR_OK)
 		return err;
 	if (strcmp(dev.type, "tv") != 0 || dev.revoked || strcmp(dev.account_id, e->account) != 0)
 		return ERR_OK;
-	return hh_household_propose(db, e->account, e->device, network, e->first_at);
+	err = db_prepare(db, "SELECT 1 FROM households WHERE account_id = ?1", &st);
+	if (err != ERR_OK)
+		return err;
+	db_bind_text(st, 1, e->account);
+	err = db_step_row(st);
+	db_done(st);
+	if (err == ERR_NOT_FOUND)
+		return hh_household_propose(db, e->account, e->device, network, e->first_at);
+	if (err != ERR_OK)
+		return err;
+	struct hh_policy pol;
+	struct hh_view v;
+	char country[3];
+	err = hh_account_policy(db, e->account, country, &pol);
+	if (err == ERR_OK)
+		err = hh_view_load(db, e->account, &pol, clock_now(), &v);
+	for (size_t i = 0; err == ERR_OK && i < v.ntvs; i++)
+		err = hh_household_tv_add(db, e->account, v.tvs[i], e->last_at);
+	return err;
 }
 
 static enum err flush_tx(struct db *db, void *arg)
@@ -282,7 +295,7 @@ static enum err flush_tx(struct db *db, void *arg)
 		err = db_step_done(st);
 		db_done(st);
 		if (err == ERR_OK)
-			err = maybe_propose(db, e, network);
+			err = after_tv_sighting(db, e, network);
 		if (err != ERR_OK)
 			return err;
 	}

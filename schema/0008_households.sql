@@ -36,6 +36,16 @@ CREATE TABLE households (
     updated_at   INTEGER NOT NULL
 );
 
+-- The household's TVs: the one that proposed or set it, and every TV seen
+-- on a household network since (written by the sightings flush).  A move
+-- or a reset empties the list: the household starts afresh.
+CREATE TABLE household_tvs (
+    account_id TEXT NOT NULL,
+    device_id  TEXT NOT NULL,
+    joined_at  INTEGER NOT NULL,
+    PRIMARY KEY (account_id, device_id)
+);
+
 -- Every set and move of a household, for the move limit and for staff.
 CREATE TABLE household_moves (
     id           TEXT PRIMARY KEY,                    -- hhm_...
