@@ -42,10 +42,17 @@ enum err hh_init(const struct config *cfg)
 		log_error("households.config", "problem=%s", log_quote(why, q, sizeof q));
 		return e;
 	}
-	return hh_sightings_start();
+	e = hh_sightings_start();
+	if (e == ERR_OK)
+		e = hh_slots_writer_start();
+	return e;
 }
 
-void hh_shutdown(void) { hh_sightings_stop(); }
+void hh_shutdown(void)
+{
+	hh_slots_writer_stop();
+	hh_sightings_stop();
+}
 
 /* ---- helpers ---- */
 

@@ -18,6 +18,7 @@
  *      (stream_limit_reached when full).
  * Every decision is a playback_decisions row with its reasons and inputs.
  */
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -126,13 +127,39 @@ static enum err refusal_tx(struct db *db, void *arg)
 	return e;
 }
 
+static int by_started(const void *x, const void *y)
+{
+	json_t *const *a = x, *const *b = y;
+	int c = strcmp(json_string_value(json_object_get(*a, "started_at")),
+		       json_string_value(json_object_get(*b, "started_at")));
+	return c ? c : strcmp(json_string_value(json_object_get(*a, "id")), json_string_value(json_object_get(*b, "id")));
+}
+
+/* Sort an array of stream objects by started_at (RFC 3339 sorts as text), then id. */
+static void sort_streams(json_t *a)
+{
+	size_t n = json_array_size(a);
+	if (n < 2)
+		return;
+	json_t **items = calloc(n, sizeof *items);
+	if (!items)
+		return;
+	for (size_t i = 0; i < n; i++)
+		items[i] = json_incref(json_array_get(a, i));
+	qsort(items, n, sizeof *items, by_started);
+	json_array_clear(a);
+	for (size_t i = 0; i < n; i++)
+		json_array_append_new(a, items[i]);
+	free(items);
+}
+
 static enum err active_streams(struct db *db, const char *account_id, json_t **out)
 {
 	struct db_stmt *st = NULL;
 	json_t *a = json_array();
 	enum err e = db_prepare(db,
 				"SELECT id, profile_id, device_id, started_at, heartbeat_at FROM stream_slots"
-				" WHERE account_id = ?1 AND ended_at IS NULL ORDER BY started_at, id",
+				" WHERE account_id = ?1 AND ended_at IS NULL",
 				&st);
 	if (e != ERR_OK) {
 		json_decref(a);
@@ -151,6 +178,9 @@ static enum err active_streams(struct db *db, const char *account_id, json_t **o
 						   hh_time_json(db_column_int64(st, 4))));
 	}
 	db_done(st);
+	/* Oldest first (sorted here: an ORDER BY would steer the planner to the
+	 * index of every slot the account ever had). */
+	sort_streams(a);
 	/* Names help the member decide which stream to stop. */
 	size_t i;
 	json_t *s;
@@ -255,6 +285,125 @@ static enum err slot_tx(struct db *db, void *arg)
 				json_pack("{s:s, s:s, s:s, s:s}", "account_id", c->account_id, "device_id",
 					  c->device_id, "profile_id", c->profile_id, "decision_id", d->id));
 	return e;
+}
+
+/* ---- group commit ----
+ *
+ * Taking a slot is a write transaction, and a durable commit waits for the
+ * disk (an fsync of the WAL, milliseconds).  One transaction per start
+ * would cap a process at one start per fsync, and threads waiting on each
+ * other's BEGIN IMMEDIATE sleep in SQLite's busy handler.  So starts are
+ * queued to one writer thread that runs every start waiting at that moment
+ * in one transaction, one after the other (each sees the slots the ones
+ * before it took: the cap holds exactly as with one transaction each), and
+ * commits once for all of them.  Other processes still serialize with it
+ * on BEGIN IMMEDIATE.  A failed batch fails every start in it; the
+ * transaction is retried on a busy database like any other. */
+
+#define BATCH_MAX 256
+
+struct slot_job {
+	struct gate_ctx *gc;
+	enum err result;
+	bool done;
+	struct slot_job *next;
+};
+
+static pthread_mutex_t q_mu = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t q_work = PTHREAD_COND_INITIALIZER;
+static pthread_cond_t q_done = PTHREAD_COND_INITIALIZER;
+static struct slot_job *q_head, *q_tail;
+static bool q_running, q_stop;
+static pthread_t q_thread;
+
+struct batch {
+	struct slot_job *jobs;
+};
+
+static enum err batch_tx(struct db *db, void *arg)
+{
+	struct batch *b = arg;
+	enum err e = ERR_OK;
+	for (struct slot_job *j = b->jobs; j && e == ERR_OK; j = j->next)
+		e = slot_tx(db, j->gc);
+	return e;
+}
+
+static void *slot_writer(void *arg)
+{
+	(void)arg;
+	pthread_mutex_lock(&q_mu);
+	for (;;) {
+		while (!q_head && !q_stop)
+			pthread_cond_wait(&q_work, &q_mu);
+		if (!q_head && q_stop)
+			break;
+		struct slot_job *jobs = q_head, *last = q_head;
+		for (int n = 1; n < BATCH_MAX && last->next; n++)
+			last = last->next;
+		q_head = last->next;
+		if (!q_head)
+			q_tail = NULL;
+		last->next = NULL;
+		pthread_mutex_unlock(&q_mu);
+		struct db *db = db_thread();
+		struct batch b = {jobs};
+		/* Each start's clock is the batch's: what "now" means for expiry. */
+		enum err e = db ? db_transaction(db, batch_tx, &b) : ERR_DB;
+		pthread_mutex_lock(&q_mu);
+		for (struct slot_job *j = jobs; j; j = j->next) {
+			j->result = e;
+			j->done = true;
+		}
+		pthread_cond_broadcast(&q_done);
+	}
+	pthread_mutex_unlock(&q_mu);
+	return NULL;
+}
+
+enum err hh_slots_writer_start(void)
+{
+	if (q_running)
+		return ERR_OK;
+	q_stop = false;
+	if (pthread_create(&q_thread, NULL, slot_writer, NULL) != 0)
+		return ERR_INTERNAL;
+	q_running = true;
+	return ERR_OK;
+}
+
+void hh_slots_writer_stop(void)
+{
+	if (!q_running)
+		return;
+	pthread_mutex_lock(&q_mu);
+	q_stop = true;
+	pthread_cond_signal(&q_work);
+	pthread_mutex_unlock(&q_mu);
+	pthread_join(q_thread, NULL);
+	q_running = false;
+}
+
+/* Take a slot through the writer, or directly when it is not running
+ * (tools and unit tests). */
+static enum err take_slot(struct db *db, struct gate_ctx *gc)
+{
+	pthread_mutex_lock(&q_mu);
+	if (!q_running || q_stop) {
+		pthread_mutex_unlock(&q_mu);
+		return db_transaction(db, slot_tx, gc);
+	}
+	struct slot_job job = {gc, ERR_OK, false, NULL};
+	if (q_tail)
+		q_tail->next = &job;
+	else
+		q_head = &job;
+	q_tail = &job;
+	pthread_cond_signal(&q_work);
+	while (!job.done)
+		pthread_cond_wait(&q_done, &q_mu);
+	pthread_mutex_unlock(&q_mu);
+	return job.result;
 }
 
 /* ---- deciding ---- */
@@ -403,7 +552,7 @@ enum err hh_playback_start(struct db *db, const char *account_id, const char *de
 		}
 		return db_transaction(db, refusal_tx, &gc);
 	}
-	e = db_transaction(db, slot_tx, &gc);
+	e = take_slot(db, &gc);
 	if (e == ERR_OK && out->outcome == HH_STREAM_LIMIT_REACHED)
 		reason(out, "stream_limit_reached");
 	return e;

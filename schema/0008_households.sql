@@ -111,7 +111,10 @@ CREATE TABLE stream_slots (
     ended_at     INTEGER,
     end_reason   TEXT CHECK (end_reason IN ('stopped', 'heartbeat_timeout', 'replaced', 'revoked'))
 );
-CREATE INDEX stream_slots_live ON stream_slots (account_id, expires_at) WHERE ended_at IS NULL;
+-- (account_id, ended_at, ...): "ended_at IS NULL" is an equality on the
+-- index, so counting and freeing live slots reads live rows only, however
+-- many ended ones an account has.
+CREATE INDEX stream_slots_live ON stream_slots (account_id, ended_at, expires_at);
 CREATE INDEX stream_slots_account ON stream_slots (account_id, started_at);
 
 -- Every playback decision with its reasons and the inputs it was made
