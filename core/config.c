@@ -121,6 +121,8 @@ static const struct option_row rows[] = {
 	    "days of signals a sharing assessment looks at"),
 	INT("sharing-regular-days", "HEARTH_SHARING_REGULAR_DAYS", sharing_regular_days, "3", 1, 365,
 	    "days of use that make a network regular"),
+	INT("household-cache-ms", "HEARTH_HOUSEHOLD_CACHE_MS", household_cache_ms, "1000", 0, 60000,
+	    "how stale a playback decision's inputs may be, ms (this process's own changes are seen at once)"),
 	INT("extra-member-invite-ttl", "HEARTH_EXTRA_MEMBER_INVITE_TTL", extra_member_invite_ttl_s, "1209600", 3600, 7776000,
 	    "seconds an extra-member invitation is valid"),
 };

@@ -68,6 +68,7 @@ struct config {
 	int64_t sharing_window_days;
 	int64_t sharing_regular_days;
 	int64_t extra_member_invite_ttl_s;
+	int64_t household_cache_ms;
 };
 
 enum config_result { CONFIG_OK, CONFIG_EXIT_OK, CONFIG_USAGE };

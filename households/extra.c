@@ -234,6 +234,7 @@ enum err hh_extra_member_invite(struct db *db, const char *owner_account_id, con
 		return ERR_VALIDATION;
 	struct invite_ctx c = {owner_account_id, addr, norm, out, pay, false};
 	enum err e = db_transaction(db, invite_tx, &c);
+	hh_cache_bump();
 	if (e == ERR_OK && c.declined)
 		return ERR_PAYMENT_FAILED;
 	return e;
@@ -338,6 +339,7 @@ enum err hh_extra_member_accept(struct db *db, const char *member_account_id, co
 		return e;
 	struct accept_ctx c = {member_account_id, hash, out, NULL};
 	e = db_transaction(db, accept_tx, &c);
+	hh_cache_bump();
 	*why = c.why;
 	return e;
 }
@@ -401,5 +403,7 @@ enum err hh_extra_member_remove(struct db *db, const char *owner_account_id, con
 {
 	memset(out, 0, sizeof *out);
 	struct remove_ctx c = {owner_account_id, id, out};
-	return db_transaction(db, remove_tx, &c);
+	enum err e = db_transaction(db, remove_tx, &c);
+	hh_cache_bump();
+	return e;
 }

@@ -209,15 +209,14 @@ enum err hh_view_load(struct db *db, const char *account_id, const struct hh_pol
 	return ERR_OK;
 }
 
-enum err hh_trust_of(struct db *db, const struct hh_view *v, const struct hh_policy *pol,
-		     const char *device_id, const char *current_network, int64_t now,
-		     struct hh_trust *out)
+enum err hh_device_facts_load(struct db *db, const char *device_id, const struct hh_policy *pol,
+			      int64_t now, struct hh_device_facts *out)
 {
 	struct db_stmt *st = NULL;
 	memset(out, 0, sizeof *out);
 	enum err e = db_prepare(db,
 				"SELECT network, MAX(last_at) FROM device_sightings WHERE device_id = ?1"
-				" GROUP BY network",
+				" GROUP BY network ORDER BY 2 DESC",
 				&st);
 	if (e != ERR_OK)
 		return e;
@@ -227,32 +226,15 @@ enum err hh_trust_of(struct db *db, const struct hh_view *v, const struct hh_pol
 		e = db_step(st, &row);
 		if (e != ERR_OK || !row)
 			break;
-		const char *net = db_column_text(st, 0);
-		int64_t at = db_column_int64(st, 1);
-		if (at > out->last_seen_at) {
-			out->last_seen_at = at;
-			copy_text(out->last_network, sizeof out->last_network, net);
-		}
-		if (hh_view_is_home(v, net)) {
-			out->ever_home = true;
-			if (at > out->last_home_at)
-				out->last_home_at = at;
-		}
+		/* Newest first: a device on more networks than fit keeps its recent ones. */
+		if (out->n == HH_DEVICE_NETS_MAX)
+			continue;
+		copy_text(out->nets[out->n], NETADDR_STRLEN, db_column_text(st, 0));
+		out->last_at[out->n++] = db_column_int64(st, 1);
 	}
 	db_done(st);
 	if (e != ERR_OK)
 		return e;
-	bool here_home = false;
-	if (current_network && current_network[0]) {
-		out->last_seen_at = now;
-		copy_text(out->last_network, sizeof out->last_network, current_network);
-		if (hh_view_is_home(v, current_network)) {
-			here_home = true;
-			out->ever_home = true;
-			out->last_home_at = now;
-		}
-	}
-
 	e = db_prepare(db,
 		       "SELECT COALESCE(MAX(expires_at), 0),"
 		       " COALESCE(SUM(CASE WHEN source = 'verification' AND granted_at > ?2 THEN 1 ELSE 0 END), 0)"
@@ -268,9 +250,37 @@ enum err hh_trust_of(struct db *db, const struct hh_view *v, const struct hh_pol
 		out->travel_grants_used = db_column_int64(st, 1);
 	}
 	db_done(st);
-	if (e != ERR_OK)
-		return e;
+	return e;
+}
 
+void hh_trust_eval(const struct hh_view *v, const struct hh_policy *pol,
+		   const struct hh_device_facts *f, const char *current_network, int64_t now,
+		   struct hh_trust *out)
+{
+	memset(out, 0, sizeof *out);
+	for (size_t i = 0; i < f->n; i++) {
+		if (f->last_at[i] > out->last_seen_at) {
+			out->last_seen_at = f->last_at[i];
+			copy_text(out->last_network, sizeof out->last_network, f->nets[i]);
+		}
+		if (hh_view_is_home(v, f->nets[i])) {
+			out->ever_home = true;
+			if (f->last_at[i] > out->last_home_at)
+				out->last_home_at = f->last_at[i];
+		}
+	}
+	bool here_home = false;
+	if (current_network && current_network[0]) {
+		out->last_seen_at = now;
+		copy_text(out->last_network, sizeof out->last_network, current_network);
+		if (hh_view_is_home(v, current_network)) {
+			here_home = true;
+			out->ever_home = true;
+			out->last_home_at = now;
+		}
+	}
+	out->travel_until = f->travel_until;
+	out->travel_grants_used = f->travel_grants_used;
 	bool home_recent = out->ever_home && now - out->last_home_at <= pol->window_s;
 	bool travel = out->travel_until > now;
 	out->trusted = v->has_household && (home_recent || travel);
@@ -288,7 +298,18 @@ enum err hh_trust_of(struct db *db, const struct hh_view *v, const struct hh_pol
 	else
 		why = "new_device_outside_household";
 	copy_text(out->why, sizeof out->why, why);
-	return ERR_OK;
+}
+
+enum err hh_trust_of(struct db *db, const struct hh_view *v, const struct hh_policy *pol,
+		     const char *device_id, const char *current_network, int64_t now,
+		     struct hh_trust *out)
+{
+	struct hh_device_facts f;
+	memset(out, 0, sizeof *out);
+	enum err e = hh_device_facts_load(db, device_id, pol, now, &f);
+	if (e == ERR_OK)
+		hh_trust_eval(v, pol, &f, current_network, now, out);
+	return e;
 }
 
 /* ---- changes ---- */

@@ -91,6 +91,7 @@ static void reset(struct http_req *req, const struct admin_ctx *ctx)
 	c.account_id = http_param(req, "id");
 	struct db *db = db_thread();
 	enum err e = db ? db_transaction(db, reset_tx, &c) : ERR_DB;
+	hh_cache_bump();
 	if (e == ERR_INVALID_STATE) {
 		http_reply_problem(req, e, "The account has no household to reset");
 		return;
@@ -159,6 +160,7 @@ static void grant_travel(struct http_req *req, const struct admin_ctx *ctx)
 		return;
 	struct db *db = db_thread();
 	enum err e = db ? db_transaction(db, travel_tx, &c) : ERR_DB;
+	hh_cache_bump();
 	if (e != ERR_OK) {
 		reply_error(req, e, "No live device has this id");
 		return;

@@ -665,6 +665,7 @@ static void profile_transfer(struct http_req *req)
 		http_reply_problem(req, e, NULL);
 		return;
 	}
+	hh_cache_bump();
 	/* Streams of the profile in the old account stop with the move. */
 	if (hh_slots_end_for_profile(db, profile, clock_now()) != ERR_OK)
 		log_warn("households.transfer_slots", "note=\"slots of the moved profile were not ended\"");
@@ -678,6 +679,7 @@ static void profile_transfer(struct http_req *req)
 
 static void on_clock_moved(void)
 {
+	hh_cache_bump();
 	struct db *db = db_thread();
 	if (db)
 		hh_sightings_flush(db, NULL);

@@ -61,6 +61,7 @@ struct hh_settings {
 	int64_t sharing_window_s;
 	int64_t sharing_regular_days;
 	int64_t invite_ttl_s;
+	int64_t cache_ms;			/* staleness of a decision's inputs */
 	struct hh_policy base;
 	size_t ncountries;
 	char countries[HH_COUNTRY_POLICIES_MAX][3];
@@ -158,7 +159,27 @@ struct hh_trust {
 					 * new_device_outside_household, household_not_set */
 };
 
-/* Judge `device_id` under `v` at `now`; `current_network` (may be NULL or
+#define HH_DEVICE_NETS_MAX 16
+
+/* What the database knows of one device: its newest networks with the last
+ * time on each, and its travel access. */
+struct hh_device_facts {
+	size_t n;
+	char nets[HH_DEVICE_NETS_MAX][NETADDR_STRLEN];
+	int64_t last_at[HH_DEVICE_NETS_MAX];
+	int64_t travel_until;
+	int64_t travel_grants_used;	/* member grants in the travel period before `now` */
+};
+
+enum err hh_device_facts_load(struct db *db, const char *device_id, const struct hh_policy *pol,
+			      int64_t now, struct hh_device_facts *out);
+
+/* Judge a device from its facts (pure: no database). */
+void hh_trust_eval(const struct hh_view *v, const struct hh_policy *pol,
+		   const struct hh_device_facts *f, const char *current_network, int64_t now,
+		   struct hh_trust *out);
+
+/* Judge `device_id` under `v` at `now` (facts loaded, then evaluated); `current_network` (may be NULL or
  * "") is where the device is right now, counted as a sighting. */
 enum err hh_trust_of(struct db *db, const struct hh_view *v, const struct hh_policy *pol,
 		     const char *device_id, const char *current_network, int64_t now,
@@ -264,6 +285,10 @@ enum hh_outcome {
 	HH_PLAN_NOT_AVAILABLE_ON_DEVICE,
 	HH_PROFILE_NOT_ALLOWED,
 };
+
+/* Forget every thread's cached decision inputs (after this process changed
+ * a household, travel access or an extra member, or the test clock moved). */
+void hh_cache_bump(void);
 
 /* "allowed", "stream_limit_reached", ... */
 const char *hh_outcome_name(enum hh_outcome o);

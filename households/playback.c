@@ -19,6 +19,7 @@
  * Every decision is a playback_decisions row with its reasons and inputs.
  */
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -306,12 +307,12 @@ struct slot_job {
 	struct gate_ctx *gc;
 	enum err result;
 	bool done;
+	pthread_cond_t cv;	/* its own: a commit wakes exactly the starts it carried */
 	struct slot_job *next;
 };
 
 static pthread_mutex_t q_mu = PTHREAD_MUTEX_INITIALIZER;
 static pthread_cond_t q_work = PTHREAD_COND_INITIALIZER;
-static pthread_cond_t q_done = PTHREAD_COND_INITIALIZER;
 static struct slot_job *q_head, *q_tail;
 static bool q_running, q_stop;
 static pthread_t q_thread;
@@ -351,11 +352,12 @@ static void *slot_writer(void *arg)
 		/* Each start's clock is the batch's: what "now" means for expiry. */
 		enum err e = db ? db_transaction(db, batch_tx, &b) : ERR_DB;
 		pthread_mutex_lock(&q_mu);
-		for (struct slot_job *j = jobs; j; j = j->next) {
+		for (struct slot_job *j = jobs, *next; j; j = next) {
+			next = j->next; /* the waiter may leave as soon as it is signalled */
 			j->result = e;
 			j->done = true;
+			pthread_cond_signal(&j->cv);
 		}
-		pthread_cond_broadcast(&q_done);
 	}
 	pthread_mutex_unlock(&q_mu);
 	return NULL;
@@ -393,7 +395,7 @@ static enum err take_slot(struct db *db, struct gate_ctx *gc)
 		pthread_mutex_unlock(&q_mu);
 		return db_transaction(db, slot_tx, gc);
 	}
-	struct slot_job job = {gc, ERR_OK, false, NULL};
+	struct slot_job job = {gc, ERR_OK, false, PTHREAD_COND_INITIALIZER, NULL};
 	if (q_tail)
 		q_tail->next = &job;
 	else
@@ -401,25 +403,64 @@ static enum err take_slot(struct db *db, struct gate_ctx *gc)
 	q_tail = &job;
 	pthread_cond_signal(&q_work);
 	while (!job.done)
-		pthread_cond_wait(&q_done, &q_mu);
+		pthread_cond_wait(&job.cv, &q_mu);
 	pthread_mutex_unlock(&q_mu);
+	pthread_cond_destroy(&job.cv);
 	return job.result;
 }
 
 /* ---- deciding ---- */
 
+/* ---- the decision's inputs, and their cache ----
+ *
+ * Everything a decision reads besides the stream count: the device, the
+ * account's country and policy, the entitlements (the owner's for an extra
+ * member), the household and the device's facts.  Each server thread keeps
+ * the inputs of its last devices for cache_ms (--household-cache-ms,
+ * default 1 s; 0 turns the cache off), and any change this process makes
+ * to a household, travel access or an extra member (and a test-clock move)
+ * empties every thread's cache at once through an epoch, so this process's
+ * own changes are seen at once and other processes' within cache_ms.
+ * The stream count is never cached: it is read in the slot transaction. */
+
+static atomic_uint_fast64_t cache_epoch = 1;
+
+void hh_cache_bump(void) { atomic_fetch_add(&cache_epoch, 1); }
+
+struct gate_inputs {
+	char device[IDS_MAX];
+	char account[IDS_MAX];
+	int64_t loaded_ms;		/* monotonic */
+	uint64_t epoch;
+	bool device_ok;			/* a live device of this account */
+	char device_type[16];
+	char country[3];
+	struct hh_policy pol;
+	struct bill_entitlements ent;
+	bool extra;			/* an extra member: ent is the owner's, one stream */
+	char owner[IDS_MAX];
+	int64_t extra_until;
+	struct hh_view view;
+	struct hh_device_facts facts;
+	char profile[IDS_MAX];		/* the last profile asked about */
+	bool profile_ok;
+	bool profile_is_owner;
+};
+
+#define GATE_CACHE_SLOTS 16
+
+static _Thread_local struct gate_inputs gate_cache[GATE_CACHE_SLOTS];
+
 /* Entitlements of the account, or of its owner for an extra member. */
 static enum err resolve_entitlements(struct db *db, const char *account_id, int64_t now,
-				     struct hh_decision *d, struct bill_entitlements *ent,
-				     bool *extra)
+				     struct gate_inputs *in)
 {
-	char owner[IDS_MAX];
-	int64_t ends_at = 0;
-	*extra = false;
+	struct bill_entitlements *ent = &in->ent;
+	in->extra = false;
 	enum err e = bill_entitlements(db, account_id, ent);
 	if (e != ERR_OK || ent->playback_allowed || strcmp(ent->reason, "no_subscription") != 0)
 		return e;
-	e = hh_extra_member_owner(db, account_id, now, owner, &ends_at);
+	e = hh_extra_member_owner(db, account_id, now, in->owner, &in->extra_until);
 	if (e == ERR_NOT_FOUND)
 		return ERR_OK;
 	if (e == ERR_PAYMENT_REQUIRED) {
@@ -428,10 +469,8 @@ static enum err resolve_entitlements(struct db *db, const char *account_id, int6
 	}
 	if (e != ERR_OK)
 		return e;
-	*extra = true;
-	json_object_set_new(d->inputs, "extra_member_of", json_string(owner));
-	json_object_set_new(d->inputs, "extra_member_until", hh_time_json(ends_at));
-	e = bill_entitlements(db, owner, ent);
+	in->extra = true;
+	e = bill_entitlements(db, in->owner, ent);
 	if (e != ERR_OK)
 		return e;
 	if (!ent->playback_allowed) {
@@ -443,92 +482,153 @@ static enum err resolve_entitlements(struct db *db, const char *account_id, int6
 	return ERR_OK;
 }
 
+static enum err load_inputs(struct db *db, const char *account_id, const char *device_id,
+			    int64_t now, struct gate_inputs *in)
+{
+	struct auth_device_brief dev;
+	memset(in, 0, sizeof *in);
+	copy_text(in->device, sizeof in->device, device_id);
+	copy_text(in->account, sizeof in->account, account_id);
+	enum err e = auth_device_brief_get(db, device_id, &dev);
+	if (e == ERR_NOT_FOUND)
+		return ERR_OK;
+	if (e != ERR_OK)
+		return e;
+	in->device_ok = !dev.revoked && strcmp(dev.account_id, account_id) == 0;
+	if (!in->device_ok)
+		return ERR_OK;
+	copy_text(in->device_type, sizeof in->device_type, dev.type);
+	e = hh_account_policy(db, account_id, in->country, &in->pol);
+	if (e == ERR_OK)
+		e = resolve_entitlements(db, account_id, now, in);
+	if (e == ERR_OK)
+		e = hh_view_load(db, account_id, &in->pol, now, &in->view);
+	if (e == ERR_OK)
+		e = hh_device_facts_load(db, device_id, &in->pol, now, &in->facts);
+	return e;
+}
+
+static size_t cache_slot(const char *device_id)
+{
+	uint32_t h = 2166136261u; /* FNV-1a: ids are random */
+	for (const char *p = device_id; *p; p++)
+		h = (h ^ (unsigned char)*p) * 16777619u;
+	return h % GATE_CACHE_SLOTS;
+}
+
+/* The inputs for `device_id` of `account_id` and `profile_id`: from this
+ * thread's cache when fresh, else loaded (and cached). */
+static enum err inputs_for(struct db *db, const char *account_id, const char *device_id,
+			   const char *profile_id, int64_t now, const struct gate_inputs **out)
+{
+	const struct hh_settings *cfg = hh_settings();
+	struct gate_inputs *in = &gate_cache[cache_slot(device_id)];
+	int64_t mono = clock_mono_ms();
+	uint64_t epoch = atomic_load(&cache_epoch);
+	bool fresh = cfg->cache_ms > 0 && in->epoch == epoch && mono - in->loaded_ms < cfg->cache_ms &&
+		     strcmp(in->device, device_id) == 0 && strcmp(in->account, account_id) == 0;
+	if (!fresh) {
+		enum err e = load_inputs(db, account_id, device_id, now, in);
+		if (e != ERR_OK) {
+			memset(in, 0, sizeof *in);
+			return e;
+		}
+		in->loaded_ms = mono;
+		in->epoch = epoch;
+	}
+	if (strcmp(in->profile, profile_id) != 0 || !fresh) {
+		struct acct_profile_brief prof;
+		enum err e = acct_profile_brief_get(db, account_id, profile_id, &prof);
+		if (e != ERR_OK && e != ERR_NOT_FOUND) {
+			memset(in, 0, sizeof *in);
+			return e;
+		}
+		copy_text(in->profile, sizeof in->profile, profile_id);
+		in->profile_ok = e == ERR_OK;
+		in->profile_is_owner = e == ERR_OK && prof.is_owner;
+	}
+	*out = in;
+	return ERR_OK;
+}
+
 enum err hh_playback_start(struct db *db, const char *account_id, const char *device_id,
 			   const char *profile_id, const struct netaddr *client,
 			   struct hh_decision *out)
 {
 	const struct hh_settings *cfg = hh_settings();
-	struct auth_device_brief dev;
-	struct acct_profile_brief prof;
-	struct bill_entitlements ent;
-	struct hh_policy pol;
-	struct hh_view view;
+	const struct gate_inputs *in = NULL;
 	struct hh_trust trust;
-	char country[3] = "", network[NETADDR_STRLEN];
-	bool extra = false;
+	char network[NETADDR_STRLEN];
 	int64_t now = clock_now();
 	memset(out, 0, sizeof *out);
 	out->reasons = json_array();
 	out->inputs = json_object();
 	hh_network_of(client, network, sizeof network);
 
-	enum err e = auth_device_brief_get(db, device_id, &dev);
-	if (e == ERR_OK && (dev.revoked || strcmp(dev.account_id, account_id) != 0))
+	enum err e = inputs_for(db, account_id, device_id, profile_id, now, &in);
+	if (e == ERR_OK && (!in->device_ok || !in->profile_ok))
 		e = ERR_NOT_FOUND;
 	if (e == ERR_OK)
-		e = acct_profile_brief_get(db, account_id, profile_id, &prof);
-	if (e == ERR_OK)
-		e = hh_account_policy(db, account_id, country, &pol);
-	if (e == ERR_OK)
 		e = ids_new("dec_", out->id, sizeof out->id);
-	if (e == ERR_OK)
-		e = resolve_entitlements(db, account_id, now, out, &ent, &extra);
 	if (e != ERR_OK)
 		return e;
-	out->enforced = pol.enforce;
-	out->max_streams = ent.max_streams;
+	const struct hh_policy *pol = &in->pol;
+	const struct bill_entitlements *ent = &in->ent;
+	const struct hh_view *view = &in->view;
+	out->enforced = pol->enforce;
+	out->max_streams = ent->max_streams;
 	json_object_set_new(out->inputs, "network", network[0] ? json_string(network) : json_null());
-	json_object_set_new(out->inputs, "device_type", json_string(dev.type));
-	json_object_set_new(out->inputs, "country", json_string(country));
-	json_object_set_new(out->inputs, "enforcement", json_boolean(pol.enforce));
-	json_object_set_new(out->inputs, "plan", ent.plan_code[0] ? json_string(ent.plan_code) : json_null());
-	json_object_set_new(out->inputs, "max_streams", json_integer(ent.max_streams));
+	json_object_set_new(out->inputs, "device_type", json_string(in->device_type));
+	json_object_set_new(out->inputs, "country", json_string(in->country));
+	json_object_set_new(out->inputs, "enforcement", json_boolean(pol->enforce));
+	json_object_set_new(out->inputs, "plan", ent->plan_code[0] ? json_string(ent->plan_code) : json_null());
+	json_object_set_new(out->inputs, "max_streams", json_integer(ent->max_streams));
+	if (in->extra) {
+		json_object_set_new(out->inputs, "extra_member_of", json_string(in->owner));
+		json_object_set_new(out->inputs, "extra_member_until", hh_time_json(in->extra_until));
+	}
 	struct gate_ctx gc = {account_id, device_id, profile_id, network, out, now, cfg->heartbeat_timeout_s};
-	if (extra)
+	if (in->extra)
 		reason(out, "extra_member");
 
-	if (!ent.playback_allowed) {
+	if (!ent->playback_allowed) {
 		out->outcome = HH_PAYMENT_REQUIRED;
-		reason(out, ent.reason);
+		reason(out, ent->reason);
 		return db_transaction(db, refusal_tx, &gc);
 	}
-	if (!(ent.device_types & device_bit(dev.type))) {
+	if (!(ent->device_types & device_bit(in->device_type))) {
 		out->outcome = HH_PLAN_NOT_AVAILABLE_ON_DEVICE;
 		reason(out, "plan_not_available_on_device");
 		return db_transaction(db, refusal_tx, &gc);
 	}
-	if (extra && !prof.is_owner) {
+	if (in->extra && !in->profile_is_owner) {
 		out->outcome = HH_PROFILE_NOT_ALLOWED;
 		reason(out, "extra_member_single_profile");
 		return db_transaction(db, refusal_tx, &gc);
 	}
 
-	e = hh_view_load(db, account_id, &pol, now, &view);
-	if (e == ERR_OK)
-		e = hh_trust_of(db, &view, &pol, device_id, network, now, &trust);
-	if (e != ERR_OK)
-		return e;
+	hh_trust_eval(view, pol, &in->facts, network, now, &trust);
 	json_t *nets = json_array();
-	for (size_t i = 0; i < view.nnets; i++)
-		json_array_append_new(nets, json_string(view.nets[i].prefix));
+	for (size_t i = 0; i < view->nnets; i++)
+		json_array_append_new(nets, json_string(view->nets[i].prefix));
 	json_object_set_new(out->inputs, "household",
-			    json_string(view.has_household ? view.status : "not_set"));
+			    json_string(view->has_household ? view->status : "not_set"));
 	json_object_set_new(out->inputs, "household_networks", nets);
 	json_object_set_new(out->inputs, "last_seen_at_home", hh_time_json(trust.last_home_at));
-	json_object_set_new(out->inputs, "window_days", json_integer(pol.window_s / HH_DAY));
+	json_object_set_new(out->inputs, "window_days", json_integer(pol->window_s / HH_DAY));
 	json_object_set_new(out->inputs, "travel_access_until", hh_time_json(trust.travel_until));
 	json_object_set_new(out->inputs, "travel_grants_used", json_integer(trust.travel_grants_used));
-	json_object_set_new(out->inputs, "travel_grants_allowed", json_integer(pol.travel_grants));
+	json_object_set_new(out->inputs, "travel_grants_allowed", json_integer(pol->travel_grants));
 
 	bool need_code = false;
-	if (!view.has_household) {
+	if (!view->has_household) {
 		reason(out, "household_not_set");
-		need_code = pol.unset_verify;
+		need_code = pol->unset_verify;
 	} else if (strcmp(trust.why, "on_household_network") == 0) {
 		reason(out, "on_household_network");
 	} else {
 		reason(out, "network_not_household");
-		bool home_recent = trust.ever_home && now - trust.last_home_at <= pol.window_s;
+		bool home_recent = trust.ever_home && now - trust.last_home_at <= pol->window_s;
 		if (home_recent) {
 			reason(out, "seen_at_home_within_31d");
 		} else {
@@ -540,10 +640,10 @@ enum err hh_playback_start(struct db *db, const char *account_id, const char *de
 				need_code = true;
 		}
 	}
-	if (need_code && !pol.enforce) {
+	if (need_code && !pol->enforce) {
 		reason(out, "verification_skipped_enforcement_off");
 	} else if (need_code) {
-		if (trust.travel_grants_used >= pol.travel_grants) {
+		if (trust.travel_grants_used >= pol->travel_grants) {
 			out->outcome = HH_TRAVEL_LIMIT_REACHED;
 			reason(out, "travel_limit_reached");
 		} else {

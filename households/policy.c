@@ -180,6 +180,7 @@ enum err hh_settings_load(const struct config *cfg, char *why, size_t cap)
 	settings.sharing_window_s = cfg->sharing_window_days * HH_DAY;
 	settings.sharing_regular_days = cfg->sharing_regular_days;
 	settings.invite_ttl_s = cfg->extra_member_invite_ttl_s;
+	settings.cache_ms = cfg->household_cache_ms;
 
 	struct hh_policy *b = &settings.base;
 	const char *enf = cfg->household_enforcement;

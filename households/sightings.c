@@ -334,6 +334,9 @@ enum err hh_sightings_flush(struct db *db, int64_t *written)
 	}
 	if (written)
 		*written = (int64_t)done;
+	/* A flush may have proposed a household or added household TVs. */
+	if (done > 0)
+		hh_cache_bump();
 	free(rows);
 	uint64_t lost = atomic_exchange(&dropped, 0);
 	if (lost)

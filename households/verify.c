@@ -425,6 +425,8 @@ enum err hh_challenge_confirm(struct db *db, const char *account_id, const char 
 	const char *answer = code_shape_ok(code) ? code : "-";
 	struct confirm_ctx c = {account_id, device_id, id, answer, {kdev, kacct, kip}, out, false};
 	enum err e = db_transaction(db, confirm_tx, &c);
+	if (e == ERR_OK && !c.wrong)
+		hh_cache_bump();
 	if (e == ERR_OK && c.wrong)
 		return ERR_INVALID_CODE;
 	return e;
