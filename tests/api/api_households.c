@@ -991,6 +991,69 @@ START_TEST(extra_members_need_a_plan_with_slots)
 }
 END_TEST
 
+
+START_TEST(extra_member_acceptance_rules)
+{
+	struct member owner, abroad, paying;
+	char token[128];
+	member_new("hh-xr-owner@example.com", "US", &owner);
+	subscribe(&owner, "premium");
+	struct api_resp *r = api_json(&srv, "POST", "/v1/extra-members", MTOK(&owner),
+				      json_pack("{s:s}", "email", "hh-xr-abroad@example.com"));
+	ck_assert_status(r, 201);
+	api_resp_free(r);
+	r = api_json(&srv, "POST", "/v1/extra-members", MTOK(&owner),
+		     json_pack("{s:s}", "email", "HH-XR-Paying@example.com"));
+	ck_assert_status(r, 201);
+	api_resp_free(r);
+	/* The same address twice, and the owner's own address, are refused. */
+	r = api_json(&srv, "POST", "/v1/extra-members", MTOK(&owner),
+		     json_pack("{s:s}", "email", "hh-xr-paying@example.com"));
+	ck_assert_problem(r, 409, "conflict");
+	api_resp_free(r);
+	/* Another country. */
+	invitation_token("hh-xr-abroad@example.com", token, sizeof token);
+	member_new("hh-xr-abroad@example.com", "GB", &abroad);
+	r = api_json(&srv, "POST", "/v1/extra-members/accept", MTOK(&abroad), json_pack("{s:s}", "token", token));
+	ck_assert_problem(r, 409, "invitee_not_eligible");
+	ck_assert_str_eq(api_str(r, "reason"), "country_mismatch");
+	api_resp_free(r);
+	/* An account that pays for its own subscription. */
+	invitation_token("HH-XR-Paying@example.com", token, sizeof token);
+	member_new("hh-xr-paying@example.com", "US", &paying);
+	subscribe(&paying, "standard");
+	r = api_json(&srv, "POST", "/v1/extra-members/accept", MTOK(&paying), json_pack("{s:s}", "token", token));
+	ck_assert_problem(r, 409, "invitee_not_eligible");
+	ck_assert_str_eq(api_str(r, "reason"), "has_subscription");
+	api_resp_free(r);
+	ck_assert_int_eq(api_db_int(&srv, "SELECT COUNT(*) FROM extra_members WHERE owner_account_id = ?1"
+				    " AND status = 'invited'", owner.id), 2);
+	/* The owner sees both invitations and can withdraw one at once. */
+	r = api_get(&srv, "/v1/extra-members", MTOK(&owner));
+	ck_assert_status(r, 200);
+	json_t *data = json_object_get(r->json, "data");
+	ck_assert_int_eq(json_array_size(data), 2);
+	char path[128] = "";
+	for (size_t i = 0; i < json_array_size(data); i++)
+		if (strcmp(jstr(json_array_get(data, i), "email"), "hh-xr-abroad@example.com") == 0)
+			snprintf(path, sizeof path, "/v1/extra-members/%s", jstr(json_array_get(data, i), "id"));
+	api_resp_free(r);
+	ck_assert(path[0]);
+	r = api_request(&srv, "DELETE", path, MTOK(&owner), NULL, NULL, NULL);
+	ck_assert_status(r, 200);
+	ck_assert_str_eq(api_str(r, "status"), "removed");
+	ck_assert_ptr_nonnull(api_str(r, "access_ends_at"));
+	api_resp_free(r);
+	invitation_token("hh-xr-abroad@example.com", token, sizeof token);
+	r = api_json(&srv, "POST", "/v1/extra-members/accept", MTOK(&abroad), json_pack("{s:s}", "token", token));
+	ck_assert_problem(r, 404, "invitation_invalid");
+	api_resp_free(r);
+	r = api_request(&srv, "DELETE", "/v1/extra-members/xm_00000000000000000000000000", MTOK(&owner), NULL, NULL, NULL);
+	ck_assert_problem(r, 404, "not_found");
+	api_resp_free(r);
+}
+END_TEST
+
 /* ---- profile transfer ---- */
 
 START_TEST(profile_transfer_moves_a_profile_into_an_account_of_its_own)
@@ -1258,6 +1321,7 @@ static Suite *households_suite(void)
 	tcase_add_test(tc, sightings_are_counted_per_device_network_and_day);
 	tcase_add_test(tc, extra_member_buy_invite_accept_play_remove);
 	tcase_add_test(tc, extra_members_need_a_plan_with_slots);
+	tcase_add_test(tc, extra_member_acceptance_rules);
 	tcase_add_test(tc, profile_transfer_moves_a_profile_into_an_account_of_its_own);
 	tcase_add_test(tc, staff_see_the_household_and_reset_it_or_grant_travel);
 	suite_add_tcase(s, tc);
