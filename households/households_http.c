@@ -45,6 +45,10 @@ enum err hh_init(const struct config *cfg)
 	e = hh_sightings_start();
 	if (e == ERR_OK)
 		e = hh_slots_writer_start();
+	if (e != ERR_OK) {
+		log_error("households.start_failed", "note=\"cannot start the writer threads\"");
+		hh_shutdown();
+	}
 	return e;
 }
 
