@@ -354,14 +354,76 @@ static const enum err outcome_errors[] = {
 	[HH_PROFILE_NOT_ALLOWED] = ERR_PROFILE_NOT_ALLOWED,
 };
 
+/* Reply with decision `d` (released here). */
+static void reply_decision(struct http_req *req, struct hh_decision *d, const char *profile)
+{
+	json_t *body = json_pack("{s:s, s:s, s:b, s:O, s:o, s:I}", "decision_id", d->id, "outcome",
+				 hh_outcome_name(d->outcome), "enforced", d->enforced, "reasons", d->reasons,
+				 "explanation", explain(d->reasons), "max_streams", (json_int_t)d->max_streams);
+	switch (d->outcome) {
+	case HH_ALLOWED:
+		json_object_set_new(body, "stream",
+				    json_pack("{s:s, s:s, s:o, s:I}", "id", d->slot_id, "profile_id", profile,
+					      "expires_at", hh_time_json(d->slot_expires_at),
+					      "heartbeat_timeout_seconds",
+					      (json_int_t)hh_settings()->heartbeat_timeout_s));
+		hh_decision_release(d);
+		http_reply_json(req, 201, body);
+		return;
+	case HH_STREAM_LIMIT_REACHED:
+		json_object_set(body, "active_streams", d->active_streams);
+		break;
+	case HH_VERIFICATION_REQUIRED:
+		json_object_set_new(body, "challenge", challenge_json(&d->challenge));
+		break;
+	default:
+		break;
+	}
+	const char *detail = d->outcome == HH_VERIFICATION_REQUIRED
+				     ? "Enter the code sent to the account owner on this device"
+				     : NULL;
+	enum err pe = outcome_errors[d->outcome];
+	hh_decision_release(d);
+	http_reply_problem_ext(req, pe, detail, body);
+}
+
+static void reply_start_error(struct http_req *req, enum err e)
+{
+	if (e == ERR_NOT_FOUND)
+		http_reply_problem(req, e, "No profile of this account has this id");
+	else
+		http_reply_problem(req, e, NULL);
+}
+
+/* A start waiting for its slot's commit: what the writer thread needs to
+ * answer it. */
+struct pending_start {
+	struct http_req *req;
+	struct hh_decision d;
+	char account[48], device[48], profile[IDS_MAX]; /* as struct http_auth holds them */
+};
+
+static void start_committed(void *ctx, enum err e)
+{
+	struct pending_start *p = ctx;
+	if (e == ERR_OK) {
+		reply_decision(p->req, &p->d, p->profile);
+	} else {
+		hh_decision_release(&p->d);
+		reply_start_error(p->req, e);
+	}
+	http_deferred_done(p->req);
+	free(p);
+}
+
 static void playback_start(struct http_req *req)
 {
 	static const char *const allowed[] = {"profile_id", NULL};
 	const struct http_auth *a = http_auth(req);
 	const char *device = device_or_reply(req);
 	const char *profile = NULL;
-	struct hh_decision d;
 	struct jv v;
+	bool pending = false;
 	if (!device)
 		return;
 	jv_init(&v, http_json(req));
@@ -373,43 +435,30 @@ static void playback_start(struct http_req *req)
 	struct db *db = db_or_reply(req);
 	if (!db)
 		return;
-	enum err e = hh_playback_start(db, a->subject, device, profile, http_client_addr(req), &d);
-	if (e != ERR_OK) {
-		hh_decision_release(&d);
-		if (e == ERR_NOT_FOUND)
-			http_reply_problem(req, e, "No profile of this account has this id");
-		else
-			http_reply_problem(req, e, NULL);
+	struct pending_start *p = calloc(1, sizeof *p);
+	if (!p) {
+		http_reply_problem(req, ERR_NOMEM, NULL);
 		return;
 	}
-	json_t *body = json_pack("{s:s, s:s, s:b, s:O, s:o, s:I}", "decision_id", d.id, "outcome",
-				 hh_outcome_name(d.outcome), "enforced", d.enforced, "reasons", d.reasons,
-				 "explanation", explain(d.reasons), "max_streams", (json_int_t)d.max_streams);
-	switch (d.outcome) {
-	case HH_ALLOWED:
-		json_object_set_new(body, "stream",
-				    json_pack("{s:s, s:s, s:o, s:I}", "id", d.slot_id, "profile_id", profile,
-					      "expires_at", hh_time_json(d.slot_expires_at),
-					      "heartbeat_timeout_seconds",
-					      (json_int_t)hh_settings()->heartbeat_timeout_s));
-		hh_decision_release(&d);
-		http_reply_json(req, 201, body);
+	p->req = req;
+	snprintf(p->account, sizeof p->account, "%s", a->subject);
+	snprintf(p->device, sizeof p->device, "%s", device);
+	snprintf(p->profile, sizeof p->profile, "%s", profile);
+	/* Suspend first: the writer may answer before this function returns.
+	 * The server waits for no reply from this handler from here on. */
+	http_defer(req);
+	enum err e = hh_playback_start_async(db, p->account, p->device, p->profile, http_client_addr(req),
+					     &p->d, start_committed, p, &pending);
+	if (pending)
 		return;
-	case HH_STREAM_LIMIT_REACHED:
-		json_object_set(body, "active_streams", d.active_streams);
-		break;
-	case HH_VERIFICATION_REQUIRED:
-		json_object_set_new(body, "challenge", challenge_json(&d.challenge));
-		break;
-	default:
-		break;
+	if (e == ERR_OK) {
+		reply_decision(req, &p->d, p->profile);
+	} else {
+		hh_decision_release(&p->d);
+		reply_start_error(req, e);
 	}
-	const char *detail = d.outcome == HH_VERIFICATION_REQUIRED
-				     ? "Enter the code sent to the account owner on this device"
-				     : NULL;
-	enum err pe = outcome_errors[d.outcome];
-	hh_decision_release(&d);
-	http_reply_problem_ext(req, pe, detail, body);
+	http_deferred_done(req);
+	free(p);
 }
 
 static void playback_heartbeat(struct http_req *req)

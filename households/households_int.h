@@ -318,6 +318,19 @@ enum err hh_playback_start(struct db *db, const char *account_id, const char *de
 			   const char *profile_id, const struct netaddr *client,
 			   struct hh_decision *out);
 
+/* Called on the slot writer thread when an asynchronous start's slot
+ * transaction ended with `e` (ERR_OK: the decision in `out` is final). */
+typedef void (*hh_gate_done)(void *ctx, enum err e);
+
+/* As hh_playback_start, but a start that takes a slot does not wait for
+ * its commit: *pending is set and `done(ctx, e)` runs on the writer thread
+ * once it committed (`out` and the three id strings must live until then).
+ * Without the writer running, or for decisions without a slot, it returns
+ * as hh_playback_start with *pending false and `done` is not called. */
+enum err hh_playback_start_async(struct db *db, const char *account_id, const char *device_id,
+				 const char *profile_id, const struct netaddr *client,
+				 struct hh_decision *out, hh_gate_done done, void *ctx, bool *pending);
+
 /* Start and stop the writer thread that commits stream starts in batches
  * (group commit; playback.c).  Without it, each start commits alone. */
 enum err hh_slots_writer_start(void);

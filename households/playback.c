@@ -308,8 +308,21 @@ struct slot_job {
 	enum err result;
 	bool done;
 	pthread_cond_t cv;	/* its own: a commit wakes exactly the starts it carried */
+	/* An asynchronous start (hh_playback_start_async) is told by `cb` on the
+	 * writer thread instead; the job and its context are then on the heap. */
+	hh_gate_done cb;
+	void *cb_ctx;
+	struct gate_ctx own;
+	char network[NETADDR_STRLEN];
 	struct slot_job *next;
 };
+
+/* What the start learns once its slot transaction committed. */
+static void slot_finished(struct gate_ctx *gc, enum err e)
+{
+	if (e == ERR_OK && gc->d->outcome == HH_STREAM_LIMIT_REACHED)
+		reason(gc->d, "stream_limit_reached");
+}
 
 static pthread_mutex_t q_mu = PTHREAD_MUTEX_INITIALIZER;
 static pthread_cond_t q_work = PTHREAD_COND_INITIALIZER;
@@ -351,8 +364,21 @@ static void *slot_writer(void *arg)
 		struct batch b = {jobs};
 		/* Each start's clock is the batch's: what "now" means for expiry. */
 		enum err e = db ? db_transaction(db, batch_tx, &b) : ERR_DB;
-		pthread_mutex_lock(&q_mu);
+		/* Asynchronous starts first, outside the lock: they reply now. */
+		struct slot_job *waiting = NULL;
 		for (struct slot_job *j = jobs, *next; j; j = next) {
+			next = j->next;
+			slot_finished(j->gc, e);
+			if (j->cb) {
+				j->cb(j->cb_ctx, e);
+				free(j);
+			} else {
+				j->next = waiting;
+				waiting = j;
+			}
+		}
+		pthread_mutex_lock(&q_mu);
+		for (struct slot_job *j = waiting, *next; j; j = next) {
 			next = j->next; /* the waiter may leave as soon as it is signalled */
 			j->result = e;
 			j->done = true;
@@ -393,9 +419,14 @@ static enum err take_slot(struct db *db, struct gate_ctx *gc)
 	pthread_mutex_lock(&q_mu);
 	if (!q_running || q_stop) {
 		pthread_mutex_unlock(&q_mu);
-		return db_transaction(db, slot_tx, gc);
+		enum err e = db_transaction(db, slot_tx, gc);
+		slot_finished(gc, e);
+		return e;
 	}
-	struct slot_job job = {gc, ERR_OK, false, PTHREAD_COND_INITIALIZER, NULL};
+	struct slot_job job;
+	memset(&job, 0, sizeof job);
+	job.gc = gc;
+	pthread_cond_init(&job.cv, NULL);
 	if (q_tail)
 		q_tail->next = &job;
 	else
@@ -407,6 +438,26 @@ static enum err take_slot(struct db *db, struct gate_ctx *gc)
 	pthread_mutex_unlock(&q_mu);
 	pthread_cond_destroy(&job.cv);
 	return job.result;
+}
+
+/* Queue `job` (heap, with its callback) for the writer; false when the
+ * writer is not running. */
+static bool queue_async(struct slot_job *job)
+{
+	pthread_mutex_lock(&q_mu);
+	if (!q_running || q_stop) {
+		pthread_mutex_unlock(&q_mu);
+		return false;
+	}
+	job->next = NULL;
+	if (q_tail)
+		q_tail->next = job;
+	else
+		q_head = job;
+	q_tail = job;
+	pthread_cond_signal(&q_work);
+	pthread_mutex_unlock(&q_mu);
+	return true;
 }
 
 /* ---- deciding ---- */
@@ -551,9 +602,11 @@ static enum err inputs_for(struct db *db, const char *account_id, const char *de
 	return ERR_OK;
 }
 
-enum err hh_playback_start(struct db *db, const char *account_id, const char *device_id,
-			   const char *profile_id, const struct netaddr *client,
-			   struct hh_decision *out)
+/* The decision; `cb` NULL waits for the slot's commit, else queues it and
+ * sets *pending. */
+static enum err start(struct db *db, const char *account_id, const char *device_id,
+		      const char *profile_id, const struct netaddr *client, struct hh_decision *out,
+		      hh_gate_done cb, void *cb_ctx, bool *pending)
 {
 	const struct hh_settings *cfg = hh_settings();
 	const struct gate_inputs *in = NULL;
@@ -652,10 +705,39 @@ enum err hh_playback_start(struct db *db, const char *account_id, const char *de
 		}
 		return db_transaction(db, refusal_tx, &gc);
 	}
-	e = take_slot(db, &gc);
-	if (e == ERR_OK && out->outcome == HH_STREAM_LIMIT_REACHED)
-		reason(out, "stream_limit_reached");
-	return e;
+	if (cb) {
+		struct slot_job *job = calloc(1, sizeof *job);
+		if (!job)
+			return ERR_NOMEM;
+		job->cb = cb;
+		job->cb_ctx = cb_ctx;
+		job->own = gc;
+		memcpy(job->network, network, sizeof job->network);
+		job->own.network = job->network;
+		job->gc = &job->own;
+		if (queue_async(job)) {
+			*pending = true;
+			return ERR_OK;
+		}
+		free(job);
+	}
+	return take_slot(db, &gc);
+}
+
+enum err hh_playback_start(struct db *db, const char *account_id, const char *device_id,
+			   const char *profile_id, const struct netaddr *client,
+			   struct hh_decision *out)
+{
+	bool pending = false;
+	return start(db, account_id, device_id, profile_id, client, out, NULL, NULL, &pending);
+}
+
+enum err hh_playback_start_async(struct db *db, const char *account_id, const char *device_id,
+				 const char *profile_id, const struct netaddr *client,
+				 struct hh_decision *out, hh_gate_done done, void *ctx, bool *pending)
+{
+	*pending = false;
+	return start(db, account_id, device_id, profile_id, client, out, done, ctx, pending);
 }
 
 /* ---- heartbeats and stops ---- */
