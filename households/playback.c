@@ -229,6 +229,11 @@ static enum err slot_tx(struct db *db, void *arg)
 	d->active_streams = NULL;
 	d->slot_id[0] = '\0';
 	d->outcome = HH_ALLOWED;
+	/* A retried transaction (busy database) starts from the reasons it had. */
+	size_t n = json_array_size(d->reasons);
+	const char *last = n ? json_string_value(json_array_get(d->reasons, n - 1)) : NULL;
+	if (last && strcmp(last, "stream_limit_reached") == 0)
+		json_array_remove(d->reasons, n - 1);
 	enum err e = update_slots(db,
 				  "UPDATE stream_slots SET ended_at = expires_at, end_reason = 'heartbeat_timeout'"
 				  " WHERE account_id = ?1 AND ended_at IS NULL AND expires_at <= ?2",
@@ -252,6 +257,7 @@ static enum err slot_tx(struct db *db, void *arg)
 	json_object_set_new(d->inputs, "active_streams", json_integer(live));
 	if (live >= d->max_streams) {
 		d->outcome = HH_STREAM_LIMIT_REACHED;
+		reason(d, "stream_limit_reached");
 		e = active_streams(db, c->account_id, &d->active_streams);
 		if (e == ERR_OK)
 			e = insert_decision(db, c->account_id, c->device_id, c->profile_id, c->network, d,
@@ -317,12 +323,6 @@ struct slot_job {
 	struct slot_job *next;
 };
 
-/* What the start learns once its slot transaction committed. */
-static void slot_finished(struct gate_ctx *gc, enum err e)
-{
-	if (e == ERR_OK && gc->d->outcome == HH_STREAM_LIMIT_REACHED)
-		reason(gc->d, "stream_limit_reached");
-}
 
 static pthread_mutex_t q_mu = PTHREAD_MUTEX_INITIALIZER;
 static pthread_cond_t q_work = PTHREAD_COND_INITIALIZER;
@@ -368,7 +368,6 @@ static void *slot_writer(void *arg)
 		struct slot_job *waiting = NULL;
 		for (struct slot_job *j = jobs, *next; j; j = next) {
 			next = j->next;
-			slot_finished(j->gc, e);
 			if (j->cb) {
 				j->cb(j->cb_ctx, e);
 				free(j);
@@ -419,9 +418,7 @@ static enum err take_slot(struct db *db, struct gate_ctx *gc)
 	pthread_mutex_lock(&q_mu);
 	if (!q_running || q_stop) {
 		pthread_mutex_unlock(&q_mu);
-		enum err e = db_transaction(db, slot_tx, gc);
-		slot_finished(gc, e);
-		return e;
+		return db_transaction(db, slot_tx, gc);
 	}
 	struct slot_job job;
 	memset(&job, 0, sizeof job);

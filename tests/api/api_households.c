@@ -514,7 +514,9 @@ static void cap_holds(const char *email, const char *plan, int cap)
 	ck_assert_int_eq(refused, RACERS - cap);
 	ck_assert_int_eq(api_db_int(&srv, "SELECT COUNT(*) FROM stream_slots WHERE account_id = ?1 AND ended_at IS NULL", m.id), cap);
 	ck_assert_int_eq(api_db_int(&srv, "SELECT COUNT(*) FROM playback_decisions WHERE account_id = ?1"
-				    " AND outcome = 'stream_limit_reached'", m.id), RACERS - cap);
+				    " AND outcome = 'stream_limit_reached'"
+				    " AND reasons = '[\"household_not_set\",\"stream_limit_reached\"]'", m.id),
+			 RACERS - cap);
 }
 
 START_TEST(stream_caps_hold_under_concurrent_starts)
