@@ -305,6 +305,39 @@ enum err auth_devices_list(struct db *db, const char *account_id, int64_t limit,
  * a live device of that account.  Own transaction. */
 enum err auth_device_revoke(struct db *db, const char *account_id, const char *device_id,
 			    const char *reason);
+/* ---- devices and requests as the households area sees them ----
+ *
+ * Households judges devices by their type and by where their requests come
+ * from; these read-only views and the request observer are all it needs of
+ * this area (device_brief.c, auth_http.c). */
+
+struct auth_device_brief {
+	char id[IDS_MAX];
+	char account_id[IDS_MAX];
+	char type[16];		/* tv | phone | tablet | web | console */
+	char name[129];
+	int64_t first_seen_at;
+	int64_t last_seen_at;
+	bool revoked;
+};
+
+/* The device `device_id` (revoked ones too): ERR_OK or ERR_NOT_FOUND. */
+enum err auth_device_brief_get(struct db *db, const char *device_id, struct auth_device_brief *out);
+
+/* The live (not revoked) devices of `account_id`, oldest first: at most
+ * `cap` into `out`, *n gets how many. */
+enum err auth_device_briefs_of_account(struct db *db, const char *account_id,
+				       struct auth_device_brief *out, size_t cap, size_t *n);
+
+/* Called after every member request that authenticated with a token that
+ * names a device, with the account, the device and the client address
+ * (trusted proxies already applied).  It runs on the request's thread
+ * before the handler, so it must be cheap and must not block: the
+ * households area counts a sighting in memory.  One observer; NULL
+ * removes it.  Set before the server starts. */
+typedef void (*auth_request_observer)(const char *account_id, const char *device_id,
+				      const struct netaddr *client);
+void auth_set_request_observer(auth_request_observer fn);
 
 /* ---- for the support-staff area (auth/support.c) ---- */
 

@@ -108,6 +108,20 @@ const struct ctl_command ctl_commands[] = {
 	 REASON_OPT YES_OPT JSON_OPT,
 	 "  hearthctl clients disable acme-tv --reason \"client id leaked, ticket SEC-3\"\n",
 	 cmd_clients_disable, "ID"},
+	{"households", "show",
+	 "A member's household: networks, devices with trust and last-seen, recent playback decisions"
+	 " with reasons, the sharing assessment",
+	 JSON_OPT, "  hearthctl households show acc_0123456789abcdefghjkmnpqrs\n", cmd_households_show, "ACCOUNT"},
+	{"households", "reset",
+	 "Forget a member's household (after a move past the limit); the next TV at home proposes a new one",
+	 REASON_OPT YES_OPT JSON_OPT,
+	 "  hearthctl households reset acc_0123456789abcdefghjkmnpqrs --reason \"moved house, ticket 812\"\n",
+	 cmd_households_reset, "ACCOUNT"},
+	{"households", "grant-travel", "Give one device travel access for N days (not counted in its limit)",
+	 "  --days N           1 to 90 (required)\n" REASON_OPT JSON_OPT,
+	 "  hearthctl households grant-travel dev_0123456789abcdefghjkmnpqrs --days 14 \\\n"
+	 "      --reason \"abroad for work, ticket 913\"\n",
+	 cmd_households_grant_travel, "DEVICE"},
 
 	{"notifications", "list", "Emails and texts sent to an address, newest first",
 	 "  --to ADDRESS       the email address or phone number (required)\n"

@@ -109,6 +109,14 @@ void http_reply_problem_ext(struct http_req *req, enum err e, const char *detail
  * routes. */
 void http_reply_oauth_error(struct http_req *req, int status, const char *error,
 			    const char *description);
+/* Reply later, from another thread, without holding a server thread while
+ * waiting (the households area waits for a batched commit this way).  The
+ * handler calls http_defer() before handing `req` on and returns without
+ * replying; the connection is suspended.  Whoever holds `req` then replies
+ * with one http_reply_*() call and calls http_deferred_done(), after which
+ * `req` must not be touched.  Not for HTTP_IDEMPOTENT or HTTP_OFFLOAD routes. */
+void http_defer(struct http_req *req);
+void http_deferred_done(struct http_req *req);
 
 /* Add a response header (copied).  Call before the reply. */
 void http_add_header(struct http_req *req, const char *name, const char *value);

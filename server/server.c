@@ -55,7 +55,8 @@ struct http_req {
 	int nheaders;
 	struct header headers[MAX_HEADERS];
 	/* offload */
-	int offloaded;	      /* handed to the slow-work pool */
+	int offloaded;	      /* handed to the slow-work pool, or deferred */
+	int deferred;	      /* the handler replies later (http_defer) */
 	atomic_int offload_done;
 	struct http_req *next_job;
 };
@@ -466,7 +467,7 @@ static void run_handler(struct http_req *r)
 		return;
 	}
 	r->route->fn(r);
-	if (!r->replied) {
+	if (!r->replied && !r->deferred) {
 		log_error("http.no_reply", "route=%s", r->route->pattern);
 		http_reply_problem(r, ERR_INTERNAL, NULL);
 	}
@@ -672,6 +673,19 @@ static void on_connection(void *cls, struct MHD_Connection *conn, void **socket_
 	else
 		metrics_connection_closed();
 }
+
+/* ---- deferred replies (http.h: http_defer) ---- */
+
+void http_defer(struct http_req *r)
+{
+	/* Like an offloaded request: on_request answers MHD_YES now and sends
+	 * the reply when the connection is resumed. */
+	r->deferred = 1;
+	r->offloaded = 1;
+	MHD_suspend_connection(r->conn);
+}
+
+void http_deferred_done(struct http_req *r) { MHD_resume_connection(r->conn); }
 
 /* ---- slow-work pool: bounded password hashing without stalling the
  * libmicrohttpd threads.  The connection is suspended, a pool thread runs
