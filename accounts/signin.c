@@ -93,14 +93,16 @@ static enum err signin_fn(struct db *db, void *arg)
 			return e;
 	}
 	e = throttle_reset(db, s->account_key);
-	if (e == ERR_OK)
+	if (e == ERR_OK && s->dev)
 		e = auth_signin_create(db, s->f->id, s->dev, s->client, s->tokens);
 	return e;
 }
 
-enum err acct_signin(struct db *db, const char *email, const char *password,
-		     const struct auth_device *dev, const struct netaddr *client,
-		     struct auth_tokens *tokens, int64_t *retry_after)
+/* Sign in, or with `dev` NULL only verify (then `account_id` receives the
+ * account and no sign-in is created). */
+static enum err signin_or_verify(struct db *db, const char *email, const char *password,
+				 const struct auth_device *dev, const struct netaddr *client,
+				 struct auth_tokens *tokens, char *account_id, int64_t *retry_after)
 {
 	struct found f = {0};
 	char norm[ACCT_EMAIL_MAX + 1];
@@ -150,8 +152,30 @@ enum err acct_signin(struct db *db, const char *email, const char *password,
 	}
 	s.verified = true;
 	e = db_transaction(db, signin_fn, &s);
+	if (e == ERR_OK && account_id)
+		memcpy(account_id, f.id, sizeof f.id);
 out:
 	sodium_memzero(f.hash, sizeof f.hash);
 	sodium_memzero(new_hash, sizeof new_hash);
 	return e;
+}
+
+enum err acct_signin(struct db *db, const char *email, const char *password,
+		     const struct auth_device *dev, const struct netaddr *client,
+		     struct auth_tokens *tokens, int64_t *retry_after)
+{
+	return signin_or_verify(db, email, password, dev, client, tokens, NULL, retry_after);
+}
+
+enum err acct_verify_credentials(struct db *db, const char *email, const char *password,
+				 const struct netaddr *client, char account_id[IDS_MAX],
+				 int64_t *retry_after)
+{
+	account_id[0] = '\0';
+	if (!email || !password || !email[0] || !password[0] || strlen(email) > 1024 ||
+	    strlen(password) > 4096) {
+		*retry_after = 0;
+		return ERR_INVALID_CREDENTIALS;
+	}
+	return signin_or_verify(db, email, password, NULL, client, NULL, account_id, retry_after);
 }

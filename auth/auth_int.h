@@ -21,6 +21,15 @@ struct auth_settings {
 	int64_t refresh_ttl_s;
 	int64_t staff_ttl_s;
 	int64_t revocation_cache_ms;
+	/* the device login flow */
+	int64_t device_code_ttl_s;
+	int64_t device_poll_interval_s;
+	int64_t device_code_max_failures;
+	int64_t throttle_window_s;
+	int64_t user_code_fail_limit;
+	int64_t user_code_ip_fail_limit;
+	char verification_uri[512];
+	bool cookie_secure;
 };
 extern struct auth_settings auth_settings;
 
@@ -129,5 +138,21 @@ enum err auth_session_check(struct db *db, const char *account_id, const char *s
 
 /* Tell this process's revocation caches that a revocation committed. */
 void auth_revocation_bump(void);
+
+/* ---- the device login flow and the device registry ---- */
+
+/* 1 to `max` code points of valid UTF-8 without control characters. */
+bool auth_text_ok(const char *s, size_t max);
+
+/* 429 too_many_attempts with Retry-After for user-code guessing. */
+struct http_req;
+void auth_reply_user_code_throttled(struct http_req *req, int64_t retry_after);
+
+/* Route registration of device_flow_http.c, device_flow_page.c and
+ * devices_http.c; auth_http_register() calls the first, which calls the
+ * others. */
+void auth_device_flow_http_register(void);
+void auth_device_page_register(void);
+void auth_devices_http_register(void);
 
 #endif

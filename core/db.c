@@ -340,6 +340,13 @@ void db_rollback(struct db *db)
 		sqlite3_exec(db->h, "ROLLBACK", NULL, NULL, NULL);
 }
 
+/* Write transactions of this process take turns on a mutex before BEGIN
+ * IMMEDIATE: SQLite's own busy handler makes a waiting writer sleep 1, 2,
+ * 5, 10... ms, so under contention threads slept far longer than the
+ * writes they waited for.  The busy handler still arbitrates between
+ * processes. */
+static pthread_mutex_t write_turn = PTHREAD_MUTEX_INITIALIZER;
+
 enum err db_transaction(struct db *db, db_tx_fn fn, void *ctx)
 {
 	enum err e = ERR_DB_BUSY;
@@ -349,6 +356,7 @@ enum err db_transaction(struct db *db, db_tx_fn fn, void *ctx)
 			struct timespec ts = {0, (long)(1000000L << (attempt < 6 ? attempt : 6))};
 			nanosleep(&ts, NULL);
 		}
+		pthread_mutex_lock(&write_turn);
 		e = db_begin(db);
 		if (e == ERR_OK) {
 			e = fn(db, ctx);
@@ -357,6 +365,7 @@ enum err db_transaction(struct db *db, db_tx_fn fn, void *ctx)
 			else
 				db_rollback(db);
 		}
+		pthread_mutex_unlock(&write_turn);
 		if (e != ERR_DB_BUSY)
 			return e;
 	}

@@ -20,6 +20,11 @@ static const char *const env_names[] = {
 	"HEARTH_PIN_FAIL_LIMIT",
 	"HEARTH_RESET_EMAIL_LIMIT",
 	"HEARTH_RESET_IP_LIMIT",
+	"HEARTH_DEVICE_CODE_TTL", "HEARTH_DEVICE_POLL_INTERVAL", "HEARTH_USER_CODE_FAIL_LIMIT",
+	"HEARTH_USER_CODE_IP_FAIL_LIMIT", "HEARTH_DEVICE_CODE_MAX_FAILURES", "HEARTH_VERIFICATION_URI",
+	"HEARTH_COOKIE_SECURE",
+	/* households */
+	"HEARTH_HOUSEHOLD_V4_PREFIX", "HEARTH_HOUSEHOLD_V6_PREFIX", "HEARTH_HOUSEHOLD_WINDOW_DAYS", "HEARTH_HOUSEHOLD_MOVE_LIMIT", "HEARTH_HOUSEHOLD_MOVE_PERIOD_DAYS", "HEARTH_HOUSEHOLD_CODE_TTL", "HEARTH_HOUSEHOLD_CODE_ATTEMPTS", "HEARTH_HOUSEHOLD_CODE_RESEND_INTERVAL", "HEARTH_HOUSEHOLD_CODE_SENDS", "HEARTH_VERIFICATION_FAIL_LIMIT", "HEARTH_VERIFICATION_IP_FAIL_LIMIT", "HEARTH_TRAVEL_DAYS", "HEARTH_TRAVEL_GRANTS", "HEARTH_TRAVEL_PERIOD_DAYS", "HEARTH_HOUSEHOLD_ENFORCEMENT", "HEARTH_HOUSEHOLD_UNSET", "HEARTH_HOUSEHOLD_POLICY", "HEARTH_STREAM_HEARTBEAT_TIMEOUT", "HEARTH_SIGHTINGS_OFF", "HEARTH_SIGHTING_FLUSH_MS", "HEARTH_SIGHTING_RETENTION_DAYS", "HEARTH_SHARING_WINDOW_DAYS", "HEARTH_SHARING_REGULAR_DAYS", "HEARTH_EXTRA_MEMBER_INVITE_TTL", "HEARTH_HOUSEHOLD_CACHE_MS",
 };
 
 #define N(a) ((int)(sizeof(a) / sizeof((a)[0])))
@@ -91,6 +96,13 @@ START_TEST(defaults_are_the_documented_ones)
 	ck_assert_int_eq(c.signin_ip_fail_limit, 20);
 	ck_assert_int_eq(c.throttle_window_s, 900);
 	ck_assert_int_eq(c.revocation_cache_ms, 1000);
+	ck_assert_int_eq(c.device_code_ttl_s, 600);
+	ck_assert_int_eq(c.device_poll_interval_s, 5);
+	ck_assert_int_eq(c.user_code_fail_limit, 5);
+	ck_assert_int_eq(c.user_code_ip_fail_limit, 20);
+	ck_assert_int_eq(c.device_code_max_failures, 5);
+	ck_assert_str_eq(c.verification_uri, "");
+	ck_assert(!c.cookie_secure);
 }
 END_TEST
 
