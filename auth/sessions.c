@@ -527,7 +527,7 @@ out:
 
 /* ---- the per-request check ---- */
 
-#define CHECK_SLOTS 256
+#define CHECK_SLOTS 4096
 
 struct check_entry {
 	char sid[IDS_MAX];

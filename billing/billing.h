@@ -127,6 +127,16 @@ enum err bill_catalog_ensure(struct db *db, int64_t *version);
 enum err bill_offers_for_country(struct db *db, const char *country, int64_t at,
 				 struct bill_offers *out);
 
+/* A number that changes whenever this process imports a new catalog
+ * version, so a reader may keep what it derived from the catalog while the
+ * number stays the same. */
+uint64_t bill_catalog_generation(void);
+
+/* The first time after `at` at which a price of `country` in catalog
+ * `version` takes effect (a later effective_from), or INT64_MAX. */
+enum err bill_offers_next_change(struct db *db, const char *country, int64_t version, int64_t at,
+				 int64_t *next);
+
 /* The countries of the current catalog in code order: at most `cap` into
  * `out`, *n gets how many.  */
 enum err bill_catalog_countries(struct db *db, struct bill_country *out, size_t cap, size_t *n);
