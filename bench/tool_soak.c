@@ -202,6 +202,39 @@ static long proc_kb(pid_t pid, const char *field)
 	return kb;
 }
 
+/* User + system CPU time the process has used, in seconds; -1 if unreadable. */
+static double proc_cpu_s(pid_t pid)
+{
+	char path[64], buf[1024];
+	snprintf(path, sizeof path, "/proc/%ld/stat", (long)pid);
+	FILE *f = fopen(path, "r");
+	if (!f)
+		return -1;
+	size_t n = fread(buf, 1, sizeof buf - 1, f);
+	fclose(f);
+	buf[n] = '\0';
+	/* Fields after "pid (comm) ": comm may hold spaces, so start after the last ')'. */
+	char *p = strrchr(buf, ')');
+	if (!p)
+		return -1;
+	unsigned long utime = 0, stime = 0;
+	if (sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %lu %lu", &utime, &stime) != 2)
+		return -1;
+	return (double)(utime + stime) / (double)sysconf(_SC_CLK_TCK);
+}
+
+static double loadavg(void)
+{
+	double l = -1;
+	FILE *f = fopen("/proc/loadavg", "r");
+	if (f) {
+		if (fscanf(f, "%lf", &l) != 1)
+			l = -1;
+		fclose(f);
+	}
+	return l;
+}
+
 /* ---- HTTP ---- */
 
 static size_t on_body(char *data, size_t size, size_t nmemb, void *userp)
@@ -701,28 +734,39 @@ int main(int argc, char **argv)
 	fprintf(stderr, "bench_tool_soak: members made in %.1f s%s; %ld clients for %ld s; hearthd RSS %.1f MB\n",
 		t0 - setup_start, setup_errors ? " (WITH ERRORS)" : "", clients, seconds, (double)rss_start / 1024.0);
 
+	/* Progress: the rate, hearthd's CPU per request (which other load on
+	 * the machine disturbs less than the rate), and its RSS: the least in
+	 * the interval is the baseline (Argon2id takes 64 MiB per hash in
+	 * progress, so the RSS swings while sign-ins run). */
 	long rss_peak = rss_start, last_req = 0;
-	double last_t = t0;
+	double last_t = t0, last_cpu = proc_cpu_s((pid_t)pid);
 	while (now_s() < deadline) {
 		double wake = last_t + (double)progress;
+		long rss_min = -1;
 		if (wake > deadline)
 			wake = deadline;
 		while (now_s() < wake) {
 			struct timespec ts = {0, 200 * 1000000L};
 			nanosleep(&ts, NULL);
 			long rss = proc_kb((pid_t)pid, "VmRSS");
-			if (rss > rss_peak)
-				rss_peak = rss;
 			if (rss < 0)
 				die("hearthd is gone");
+			if (rss > rss_peak)
+				rss_peak = rss;
+			if (rss_min < 0 || rss < rss_min)
+				rss_min = rss;
 		}
-		double t = now_s();
+		double t = now_s(), cpu = proc_cpu_s((pid_t)pid);
 		long req = atomic_load(&total_requests);
-		fprintf(stderr, "  t=%5.0f s  %8.1f req/s  errors %ld  hearthd RSS %.1f MB\n", t - t0,
-			(double)(req - last_req) / (t - last_t), atomic_load(&total_errors),
-			(double)proc_kb((pid_t)pid, "VmRSS") / 1024.0);
+		fprintf(stderr,
+			"  t=%5.0f s  %7.1f req/s  hearthd cpu %6.1f us/req  RSS %6.1f MB (least %6.1f MB)  errors %ld  load %.2f\n",
+			t - t0, (double)(req - last_req) / (t - last_t),
+			req > last_req ? (cpu - last_cpu) * 1e6 / (double)(req - last_req) : 0.0,
+			(double)proc_kb((pid_t)pid, "VmRSS") / 1024.0, (double)rss_min / 1024.0, atomic_load(&total_errors),
+			loadavg());
 		last_req = req;
 		last_t = t;
+		last_cpu = cpu;
 	}
 	for (long i = 0; i < clients; i++)
 		pthread_join(cl[i].thread, NULL);
