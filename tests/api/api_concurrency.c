@@ -430,6 +430,7 @@ START_TEST(same_idempotency_key_at_once_has_one_effect)
 				    account),
 			 1);
 	struct member m;
+	memset(&m, 0, sizeof m);
 	copy_text(m.id, sizeof m.id, account);
 	copy_text(m.web.token, sizeof m.web.token, api_str(orig, "access_token"));
 	api_resp_free(orig);

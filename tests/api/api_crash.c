@@ -34,7 +34,7 @@
  *
  * HEARTH_CRASH_SEED (printed when not set) fixes the kill moments and the
  * clients' choices; thread timing still varies from run to run.
- * HEARTH_CRASH_KILLS sets the number of kills (default 25, at least 20).
+ * HEARTH_CRASH_KILLS sets the number of kills (default 40, at least 20).
  */
 #include <curl/curl.h>
 #include <errno.h>
@@ -56,7 +56,7 @@
 #define MAX_ACCOUNTS 160
 #define MAX_DEVICES 6
 #define HOT_ACCOUNTS 4
-#define DEFAULT_KILLS 25
+#define DEFAULT_KILLS 40
 #define TOKEN_MAX 1200
 #define ID_MAX 48
 
