@@ -297,7 +297,7 @@ static long ack_count[ACK_NKINDS];
 /* In-doubt lifecycle requests and what their retry found. */
 static long doubt[OP_NOPS], doubt_replayed[OP_NOPS], doubt_found[OP_NOPS], doubt_fresh[OP_NOPS];
 static long doubt_other; /* sign-ins, starts, heartbeats, stops with no answer */
-static long refused_starts, ended_heartbeats;
+static long ended_heartbeats;
 static char unexpected[4096];
 static long nunexpected;
 
@@ -657,9 +657,6 @@ static void do_playback(struct worker *w, struct account *a, struct device *d)
 		copy_id(d->slot, sizeof d->slot, slot);
 	} else if (is_code(&r, 409, "stream_limit_reached")) {
 		add_ack(ACK_REFUSED, jstr(r.json, "decision_id"), NULL, 0);
-		pthread_mutex_lock(&mu);
-		refused_starts++;
-		pthread_mutex_unlock(&mu);
 		d->slot[0] = '\0';
 	} else if (r.status == 0) {
 		note_no_answer("playback start");
