@@ -9,6 +9,7 @@
 
 #include "accounts/accounts.h"
 #include "billing/billing.h"
+#include "billing/renewal.h"
 #include "core/clock.h"
 #include "core/jsonv.h"
 #include "server/http.h"
@@ -82,6 +83,39 @@ static json_t *entitlements_json(const struct bill_entitlements *e)
 			 "device_types", devices_json(e->device_types));
 }
 
+static json_t *pending_price_json(const struct bill_pending_price *p)
+{
+	if (!p->has)
+		return json_null();
+	return json_pack("{s:s, s:o, s:o, s:o, s:o, s:o, s:b, s:b}", "id", p->id, "price",
+			 money_json(&p->amount), "display_price", display_json(&p->amount), "effective_at",
+			 time_json(p->effective_at), "applies_at", time_json(p->applies_at), "notified_at",
+			 time_json(p->notified_at), "consent_required", p->consent_required, "accepted",
+			 p->accepted);
+}
+
+/* What renewals add to the subscription document (issue 7): a pending
+ * price change and the dunning state. */
+static void renewal_fields(struct db *db, const struct bill_subscription *s, json_t *doc)
+{
+	struct bill_pending_price pp;
+	struct bill_dunning d;
+	if (bill_pending_price_change(db, s, &pp) != ERR_OK)
+		pp.has = false;
+	json_object_set_new(doc, "pending_price_change", pending_price_json(&pp));
+	if (bill_dunning_get(db, s->id, &d) != ERR_OK || (s->state != BILL_PAST_DUE && s->state != BILL_ON_HOLD)) {
+		json_object_set_new(doc, "dunning", json_null());
+		return;
+	}
+	json_object_set_new(doc, "dunning",
+			    json_pack("{s:i, s:o, s:o, s:b, s:o, s:o, s:o}", "failed_payments", d.failed_payments,
+				      "since", time_json(d.since), "next_retry_at", time_json(d.next_retry_at),
+				      "next_retry_charges", d.next_retry_charges, "on_hold_since",
+				      time_json(d.on_hold_since), "ends_at", time_json(d.ends_at),
+				      "open_invoice_id",
+				      d.open_invoice_id[0] ? json_string(d.open_invoice_id) : json_null()));
+}
+
 static json_t *subscription_json(struct db *db, const struct bill_subscription *s)
 {
 	struct bill_entitlements ent;
@@ -104,6 +138,8 @@ static json_t *subscription_json(struct db *db, const struct bill_subscription *
 		time_json(s->created_at));
 	if (doc && bill_entitlements(db, s->account_id, &ent) == ERR_OK)
 		json_object_set_new(doc, "entitlements", entitlements_json(&ent));
+	if (doc)
+		renewal_fields(db, s, doc);
 	return doc;
 }
 
@@ -522,6 +558,25 @@ static void sub_cancel_or_resume(struct http_req *req, bool cancel)
 		http_reply_problem(req, e, cancel ? "cancel failed" : "resume failed");
 }
 
+/* POST /v1/subscription/price-change/accept */
+static void sub_accept_price(struct http_req *req)
+{
+	struct db *db = db_or_reply(req);
+	struct bill_pending_price pp;
+	struct bill_subscription sub = {0};
+	if (!db)
+		return;
+	enum err e = bill_price_change_accept(db, http_auth(req)->subject, &pp);
+	if (e == ERR_OK)
+		e = bill_subscription_get(db, http_auth(req)->subject, &sub);
+	if (e == ERR_OK)
+		reply_subscription(req, db, 200, &sub, NULL, "price_change_accepted");
+	else if (e == ERR_NOT_FOUND)
+		http_reply_problem(req, e, "No price change is waiting for this subscription");
+	else
+		http_reply_problem(req, e, "accept failed");
+}
+
 static void sub_cancel(struct http_req *req) { sub_cancel_or_resume(req, true); }
 static void sub_resume(struct http_req *req) { sub_cancel_or_resume(req, false); }
 
@@ -615,6 +670,7 @@ void billing_http_register(void)
 	http_route("DELETE", "/v1/subscription/scheduled-change", sub_withdraw, member, 0);
 	http_route("POST", "/v1/subscription/cancel", sub_cancel, member, 0);
 	http_route("POST", "/v1/subscription/resume", sub_resume, member, 0);
+	http_route("POST", "/v1/subscription/price-change/accept", sub_accept_price, member, 0);
 	http_route("GET", "/v1/me/entitlements", me_entitlements, member, 0);
 	http_route("GET", "/v1/invoices", invoices_list, member, 0);
 	http_route("GET", "/v1/invoices/{id}", invoice_get, member, 0);

@@ -75,6 +75,14 @@ static const struct option_row rows[] = {
 	    "password-reset requests per client IP per hour"),
 	INT("revocation-cache-ms", "HEARTH_REVOCATION_CACHE_MS", revocation_cache_ms, "1000", 0,
 	    60000, "how stale the sign-in revocation cache may be, ms"),
+	INT("billing-interval", "HEARTH_BILLING_INTERVAL", billing_interval_s, "0", 0, 86400,
+	    "seconds between scheduled billing runs; 0 = no scheduler (staff and the test clock still run them)"),
+	INT("billing-batch", "HEARTH_BILLING_BATCH", billing_batch, "500", 1, 20000,
+	    "subscriptions renewed per billing-run transaction"),
+	STR("dunning-retry-days", "HEARTH_DUNNING_RETRY_DAYS", dunning_retry_days, "1,3,5,7",
+	    "days after a failed renewal when the charge is retried (increasing; \"\" = none)"),
+	INT("dunning-hold-days", "HEARTH_DUNNING_HOLD_DAYS", dunning_hold_days, "30", 1, 365,
+	    "days a subscription stays on hold after its last failed retry, then ends"),
 };
 
 #define NROWS (sizeof rows / sizeof rows[0])

@@ -43,6 +43,10 @@ struct config {
 	int64_t reset_email_limit;	/* password-reset requests per email per hour */
 	int64_t reset_ip_limit;		/* password-reset requests per client IP per hour */
 	int64_t revocation_cache_ms;	/* max staleness of the revocation cache */
+	int64_t billing_interval_s;	/* billing run every so often; 0 = off */
+	int64_t billing_batch;		/* subscriptions per billing-run transaction */
+	const char *dunning_retry_days;	/* "1,3,5,7": retries after a failed renewal */
+	int64_t dunning_hold_days;	/* on hold this long, then ended */
 };
 
 enum config_result { CONFIG_OK, CONFIG_EXIT_OK, CONFIG_USAGE };

@@ -64,6 +64,9 @@
 	X(PAYMENT_REQUIRED, 402, "payment_required", "Payment is required")                \
 	X(UNKNOWN_PLAN, 422, "unknown_plan", "No plan has this code")                      \
 	X(SUBSCRIPTION_EXISTS, 409, "subscription_exists", "The account already has a subscription") \
+	X(INVOICE_NOT_PAID, 409, "invoice_not_paid", "Only a paid invoice can be refunded")   \
+	X(REFUND_TOO_LARGE, 422, "refund_exceeds_refundable",                               \
+	  "The refund is more than what is left to refund on the invoice")                  \
 	/* money */                                                                        \
 	X(UNKNOWN_CURRENCY, 422, "unknown_currency", "The currency is not supported")      \
 	X(CURRENCY_MISMATCH, 422, "currency_mismatch", "The amounts are in different currencies") \

@@ -15,6 +15,7 @@
 #include "accounts/accounts.h"
 #include "auth/auth.h"
 #include "billing/billing.h"
+#include "billing/renewal.h"
 #include "core/clock.h"
 #include "core/config.h"
 #include "core/db.h"
@@ -119,6 +120,17 @@ int main(int argc, char **argv)
 		db_close_all();
 		return 2;
 	}
+	struct bill_dunning_settings dunning;
+	bill_dunning_defaults(&dunning);
+	dunning.hold_s = cfg.dunning_hold_days * 86400;
+	if (bill_dunning_parse_days(cfg.dunning_retry_days, &dunning) != ERR_OK) {
+		fprintf(stderr, "hearthd: --dunning-retry-days takes increasing whole days from 1 to 60,"
+				" comma-separated (\"1,3,5,7\"), not '%s'\n", cfg.dunning_retry_days);
+		auth_shutdown();
+		db_close_all();
+		return 2;
+	}
+	bill_dunning_configure(&dunning);
 
 	/* Signals are taken synchronously by the main thread only: block them
 	 * before any thread starts so every thread inherits the mask. */
@@ -134,10 +146,18 @@ int main(int argc, char **argv)
 	accounts_http_register();
 	billing_http_register();
 
+	if (bill_scheduler_start(cfg.billing_interval_s, (int)cfg.billing_batch) != ERR_OK) {
+		fprintf(stderr, "hearthd: cannot start the billing thread\n");
+		auth_shutdown();
+		db_close_all();
+		return 1;
+	}
+
 	struct server *srv = NULL;
 	uint16_t port = 0;
 	if (server_start(&cfg, &srv, &port) != ERR_OK) {
 		fprintf(stderr, "hearthd: cannot listen on %s\n", cfg.listen);
+		bill_scheduler_stop();
 		auth_shutdown();
 		db_close_all();
 		return 1;
@@ -145,6 +165,7 @@ int main(int argc, char **argv)
 	if (cfg.port_file[0] && write_port_file(cfg.port_file, port) != 0) {
 		fprintf(stderr, "hearthd: cannot write %s: %s\n", cfg.port_file, strerror(errno));
 		server_shutdown(srv, 0);
+		bill_scheduler_stop();
 		auth_shutdown();
 		db_close_all();
 		return 1;
@@ -153,6 +174,7 @@ int main(int argc, char **argv)
 	sigwait(&set, &sig);
 	log_info("server.stopping", "signal=%s", sig == SIGTERM ? "TERM" : "INT");
 	server_shutdown(srv, 30000);
+	bill_scheduler_stop();
 	auth_shutdown();
 	db_close_all();
 	log_info("server.stopped", "%s", "");

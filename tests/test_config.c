@@ -20,6 +20,8 @@ static const char *const env_names[] = {
 	"HEARTH_PIN_FAIL_LIMIT",
 	"HEARTH_RESET_EMAIL_LIMIT",
 	"HEARTH_RESET_IP_LIMIT",
+	"HEARTH_BILLING_INTERVAL", "HEARTH_BILLING_BATCH", "HEARTH_DUNNING_RETRY_DAYS",
+	"HEARTH_DUNNING_HOLD_DAYS",
 };
 
 #define N(a) ((int)(sizeof(a) / sizeof((a)[0])))
