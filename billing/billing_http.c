@@ -98,7 +98,7 @@ static json_t *pending_price_json(const struct bill_pending_price *p)
  * price change and the dunning state. */
 static void renewal_fields(struct db *db, const struct bill_subscription *s, json_t *doc)
 {
-	struct bill_pending_price pp;
+	struct bill_pending_price pp = {0};
 	struct bill_dunning d;
 	if (bill_pending_price_change(db, s, &pp) != ERR_OK)
 		pp.has = false;
@@ -562,7 +562,7 @@ static void sub_cancel_or_resume(struct http_req *req, bool cancel)
 static void sub_accept_price(struct http_req *req)
 {
 	struct db *db = db_or_reply(req);
-	struct bill_pending_price pp;
+	struct bill_pending_price pp = {0};
 	struct bill_subscription sub = {0};
 	if (!db)
 		return;

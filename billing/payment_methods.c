@@ -145,7 +145,7 @@ static enum err attach_tx(struct db *db, void *arg)
  * business, not the attach's: the method stays attached either way. */
 static void retry_dunning(struct db *db, const char *account_id)
 {
-	struct bill_payment_outcome pay;
+	struct bill_payment_outcome pay = {0};
 	enum err e = bill_dunning_retry_now(db, account_id, &pay);
 	if (e != ERR_OK)
 		log_error("billing.dunning_retry_failed", "error=%s", err_name(e));

@@ -216,7 +216,7 @@ static void attach(const char *acc, const char *token, char *pm_id)
 /* A member of `country` subscribed to `plan` with a visa card. */
 static void subscribed(const char *country, const char *plan, char *acc, struct bill_subscription *sub)
 {
-	struct bill_payment_outcome pay;
+	struct bill_payment_outcome pay = {0};
 	struct bill_subscribe_params p = {acc, country, plan, NULL};
 	seed_account(country, acc);
 	attach(acc, "pm_card_visa", NULL);
@@ -227,7 +227,7 @@ static void subscribed(const char *country, const char *plan, char *acc, struct 
 static void switch_card(const char *acc, const char *token)
 {
 	char pm[IDS_MAX];
-	struct bill_payment_method out;
+	struct bill_payment_method out = {0};
 	attach(acc, token, pm);
 	assert_err(bill_pm_set_default(db, acc, pm, &out), ERR_OK);
 }
@@ -382,7 +382,7 @@ END_TEST
 START_TEST(a_late_run_catches_up_each_period)
 {
 	char acc[IDS_MAX];
-	struct bill_subscription sub;
+	struct bill_subscription sub = {0};
 	subscribed("JP", "standard", acc, &sub);
 	struct bill_run_stats s = run_at(bill_add_months(T0, 3) + 3600);
 	ck_assert_int_eq(s.renewed, 3);
@@ -397,7 +397,7 @@ END_TEST
 START_TEST(canceled_subscription_ends_at_its_period_end_without_a_charge)
 {
 	char acc[IDS_MAX];
-	struct bill_subscription sub;
+	struct bill_subscription sub = {0};
 	subscribed("US", "standard", acc, &sub);
 	assert_err(bill_cancel(db, acc, &sub), ERR_OK);
 	struct bill_run_stats s = run_at(sub.current_period_end);
@@ -413,9 +413,9 @@ END_TEST
 START_TEST(scheduled_downgrade_applies_at_renewal)
 {
 	char acc[IDS_MAX];
-	struct bill_subscription sub;
-	enum bill_change_kind kind;
-	struct bill_payment_outcome pay;
+	struct bill_subscription sub = {0};
+	enum bill_change_kind kind = BILL_CHANGE_NONE;
+	struct bill_payment_outcome pay = {0};
 	subscribed("KW", "premium", acc, &sub);
 	assert_err(bill_change_plan(db, acc, "basic", &sub, &kind, &pay), ERR_OK);
 	ck_assert_int_eq(kind, BILL_CHANGE_SCHEDULED);
@@ -432,7 +432,7 @@ END_TEST
 START_TEST(extra_member_addon_is_billed_at_renewal)
 {
 	char acc[IDS_MAX];
-	struct bill_subscription sub;
+	struct bill_subscription sub = {0};
 	subscribed("US", "standard", acc, &sub);
 	assert_err(bill_addon_set_quantity(db, acc, 2), ERR_INVALID_PARAMETER); /* Standard has 1 slot */
 	assert_err(bill_addon_set_quantity(db, acc, 1), ERR_OK);
@@ -457,7 +457,7 @@ END_TEST
 START_TEST(declines_follow_the_retry_schedule_to_on_hold_and_back)
 {
 	char acc[IDS_MAX];
-	struct bill_subscription sub;
+	struct bill_subscription sub = {0};
 	struct bill_entitlements ent;
 	struct bill_dunning d;
 	subscribed("US", "standard", acc, &sub);
@@ -535,7 +535,7 @@ END_TEST
 START_TEST(a_new_card_while_past_due_pays_the_open_invoice)
 {
 	char acc[IDS_MAX];
-	struct bill_subscription sub;
+	struct bill_subscription sub = {0};
 	subscribed("JP", "standard", acc, &sub);
 	switch_card(acc, "pm_card_insufficient_funds");
 	run_at(sub.current_period_end);
@@ -570,7 +570,7 @@ END_TEST
 START_TEST(hard_decline_is_not_retried_and_ends_after_the_hold)
 {
 	char acc[IDS_MAX];
-	struct bill_subscription sub;
+	struct bill_subscription sub = {0};
 	subscribed("KW", "standard", acc, &sub);
 	switch_card(acc, "pm_card_expired");
 	const int64_t due = sub.current_period_end;
@@ -608,7 +608,7 @@ END_TEST
 START_TEST(a_clock_jump_walks_the_schedule_in_order)
 {
 	char acc[IDS_MAX];
-	struct bill_subscription sub;
+	struct bill_subscription sub = {0};
 	subscribed("US", "standard", acc, &sub);
 	switch_card(acc, "pm_card_declined");
 	const int64_t due = sub.current_period_end;
@@ -628,7 +628,7 @@ END_TEST
 START_TEST(canceling_in_dunning_voids_the_open_invoice)
 {
 	char acc[IDS_MAX];
-	struct bill_subscription sub;
+	struct bill_subscription sub = {0};
 	subscribed("US", "standard", acc, &sub);
 	switch_card(acc, "pm_card_declined");
 	run_at(sub.current_period_end);
@@ -662,7 +662,7 @@ static enum err crash_once(const char *sub_id, void *ctx)
 START_TEST(crash_between_charge_and_commit_then_rerun_charges_once)
 {
 	char acc[IDS_MAX];
-	struct bill_subscription sub;
+	struct bill_subscription sub = {0};
 	subscribed("US", "standard", acc, &sub);
 	int calls0 = prov.calls;
 	int64_t moved0 = prov.moved;
@@ -705,7 +705,7 @@ static enum err die_here(const char *sub_id, void *ctx)
 START_TEST(killed_process_mid_renewal_then_rerun_charges_once)
 {
 	char acc[IDS_MAX];
-	struct bill_subscription sub;
+	struct bill_subscription sub = {0};
 	subscribed("JP", "premium", acc, &sub);
 	snprintf(prov.log_path, sizeof prov.log_path, "%s/provider.log", dir);
 	ck_assert_int_eq(clock_set(sub.current_period_end), ERR_OK);
@@ -769,7 +769,7 @@ static void *run_thread(void *arg)
 START_TEST(two_runs_at_once_charge_each_subscription_once)
 {
 	char acc[IDS_MAX];
-	struct bill_subscription sub;
+	struct bill_subscription sub = {0};
 	for (int i = 0; i < MANY; i++)
 		subscribed(i % 3 == 0 ? "US" : i % 3 == 1 ? "JP" : "KW", "standard", acc, &sub);
 	int calls0 = prov.calls;
@@ -864,7 +864,7 @@ START_TEST(notice_period_arithmetic)
 						       sub[i].price.amount.amount + 100,
 						       sub[i].price.amount.currency, eff, rows[i].notice, 0);
 		ck_assert_int_eq(pc.notified, 1);
-		struct bill_pending_price pp;
+		struct bill_pending_price pp = {0};
 		assert_err(bill_pending_price_change(db, &sub[i], &pp), ERR_OK);
 		ck_assert_msg(pp.has, "row %zu: nothing pending", i);
 		char got[32];
@@ -889,7 +889,7 @@ START_TEST(notice_period_arithmetic)
 	}
 	/* New subscribers pay the new price from its effective time at once. */
 	char late[IDS_MAX];
-	struct bill_subscription ls;
+	struct bill_subscription ls = {0};
 	subscribed("JP", "standard", late, &ls);
 	ck_assert_int_eq(ls.price.amount.amount, sub[2].price.amount.amount + 100);
 }
@@ -904,7 +904,7 @@ END_TEST
 START_TEST(consent_country_ends_unless_accepted_notify_country_charges)
 {
 	char de1[IDS_MAX], de2[IDS_MAX], us[IDS_MAX];
-	struct bill_subscription s1, s2, su;
+	struct bill_subscription s1 = {0}, s2 = {0}, su = {0};
 	subscribed("DE", "standard", de1, &s1);
 	subscribed("DE", "standard", de2, &s2);
 	subscribed("US", "standard", us, &su);
@@ -916,7 +916,7 @@ START_TEST(consent_country_ends_unless_accepted_notify_country_charges)
 	ck_assert_int_eq(clock_set(at("2027-01-20T08:00:00Z")), ERR_OK); /* notice runs to Feb 19 */
 	schedule("standard", "DE", 1499, "EUR", clock_now(), 30, 0);
 	schedule("standard", "US", 1899, "USD", clock_now(), 30, 0);
-	struct bill_pending_price pp;
+	struct bill_pending_price pp = {0};
 	assert_err(bill_pending_price_change(db, &s1, &pp), ERR_OK);
 	ck_assert(pp.has && pp.consent_required && !pp.accepted);
 	ck_assert_int_eq(pp.applies_at, bill_add_months(T0, 2));
@@ -961,10 +961,10 @@ END_TEST
 START_TEST(grandfathered_subscribers_keep_their_price_for_n_months)
 {
 	char acc[IDS_MAX], late[IDS_MAX];
-	struct bill_subscription sub, ls;
+	struct bill_subscription sub = {0}, ls = {0};
 	subscribed("KW", "premium", acc, &sub);
 	schedule("premium", "KW", 4000, "KWD", clock_now(), 30, 3);
-	struct bill_pending_price pp;
+	struct bill_pending_price pp = {0};
 	assert_err(bill_pending_price_change(db, &sub, &pp), ERR_OK);
 	ck_assert_int_eq(pp.applies_at, bill_add_months(T0, 3)); /* effective + 3 months */
 	subscribed("KW", "premium", late, &ls);
@@ -983,14 +983,14 @@ END_TEST
 START_TEST(late_subscriber_is_told_at_the_next_renewal)
 {
 	char acc[IDS_MAX];
-	struct bill_subscription sub;
+	struct bill_subscription sub = {0};
 	schedule("standard", "JP", 1690, "JPY", at("2027-06-01T00:00:00Z"), 30, 0);
 	subscribed("JP", "standard", acc, &sub); /* before June: 1590 */
 	ck_assert_int_eq(sub.price.amount.amount, 1590);
 	ck_assert_int_eq(notifications(acc, "price_change_notice"), 0);
 	run_at(bill_add_months(T0, 1));
 	ck_assert_int_eq(notifications(acc, "price_change_notice"), 1);
-	struct bill_pending_price pp;
+	struct bill_pending_price pp = {0};
 	struct bill_subscription now = sub_of(acc);
 	assert_err(bill_pending_price_change(db, &now, &pp), ERR_OK);
 	ck_assert_int_eq(pp.notified_at, bill_add_months(T0, 1));
@@ -1081,7 +1081,7 @@ END_TEST
 START_TEST(account_credit_pays_first)
 {
 	char acc[IDS_MAX];
-	struct bill_subscription sub;
+	struct bill_subscription sub = {0};
 	struct bill_credit_balance bal;
 	struct money m;
 	subscribed("US", "standard", acc, &sub);
@@ -1146,8 +1146,8 @@ END_TEST
 START_TEST(partial_then_full_refund_as_credit_notes)
 {
 	char acc[IDS_MAX], inv[IDS_MAX], other[IDS_MAX];
-	struct bill_subscription sub, os;
-	struct bill_refund r;
+	struct bill_subscription sub = {0}, os = {0};
+	struct bill_refund r = {0};
 	struct money m;
 	subscribed("US", "standard", acc, &sub);
 	subscribed("US", "standard", other, &os);
