@@ -11,7 +11,9 @@
 #ifndef HEARTH_ACCOUNTS_ACCOUNTS_H
 #define HEARTH_ACCOUNTS_ACCOUNTS_H
 
+#include <jansson.h>
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 #include "core/config.h"
@@ -43,6 +45,37 @@ bool acct_country_supported(const char *country);
 
 /* ERR_OK when `profile_id` is a profile of `account_id`, else ERR_NOT_FOUND. */
 enum err acct_profile_check(struct db *db, const char *account_id, const char *profile_id);
+
+/* ---- for the support-staff area (accounts/support.c) ---- */
+
+/* Accounts a support search term names: an account id, an email address
+ * (exact, case-insensitive) or a phone number (E.164; spaces, dashes, dots
+ * and brackets ignored).  At most `max` into `out`, *n how many; *matched
+ * says what the term was taken for ("id", "email" or "phone"). */
+enum err acct_search(struct db *db, const char *query, struct acct_account *out, size_t max,
+		     size_t *n, const char **matched);
+
+/* The profiles of `account_id` as staff see them: *out a new JSON array of
+ * {id, name, is_owner, kids, language, has_pin, created_at}. */
+enum err acct_profiles_json(struct db *db, const char *account_id, json_t **out);
+
+/* Lock (`locked`) or unlock account `id`, with the event account.locked or
+ * account.unlocked; `before` (12 bytes) gets the status it had.  Nothing
+ * changes (and no event) when it already is so.  ERR_NOT_FOUND;
+ * ERR_INVALID_STATE for an erased account.  Inside the caller's transaction. */
+enum err acct_set_locked(struct db *db, const char *id, bool locked, char before[12]);
+
+/* Every personal field the accounts area holds about `id`, for a data
+ * export: *out a new {account: {...}, profiles: [...]}.  ERR_NOT_FOUND. */
+enum err acct_export(struct db *db, const char *id, json_t **out);
+
+/* Erase the personal data of account `id` (privacy erasure): the email
+ * becomes erased+<id>@invalid, name and phone are cleared, the password can
+ * never match again, profiles are renamed "Profile N" and lose their PINs,
+ * pending password resets are dropped, and the status becomes erased (which
+ * no sign-in passes).  Event account.erased.  ERR_NOT_FOUND;
+ * ERR_INVALID_STATE when already erased.  Inside the caller's transaction. */
+enum err acct_erase(struct db *db, const char *id);
 
 /* Register the accounts routes: /v1/accounts, /v1/me..., /v1/profiles...,
  * POST /v1/sessions (sign-in), /v1/password-resets... */

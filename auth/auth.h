@@ -119,6 +119,35 @@ enum err auth_revoke_account_sessions(struct db *db, const char *account_id,
 enum err auth_staff_token(const char *staff_id, const char *staff_session_id, char *out, size_t cap,
 			  int64_t *expires_in);
 
+/* ---- for the support-staff area (auth/support.c) ---- */
+
+/* Read the Argon2id parameters and the common-password list from `cfg`
+ * without loading keys: for tools that hash passwords without serving
+ * (hearthctl staff create).  auth_init() does this itself. */
+enum err auth_password_setup(const struct config *cfg);
+
+/* The account that device `device_id` belongs to (IDS_MAX bytes):
+ * ERR_OK or ERR_NOT_FOUND. */
+enum err auth_device_account(struct db *db, const char *device_id, char *account_id);
+
+/* How many live sign-ins `account_id` has. */
+enum err auth_account_live_sessions(struct db *db, const char *account_id, int64_t *count);
+
+/* What staff see of a member's sign-ins: *out a new {devices: [{id, type,
+ * name, model, first_seen_at, last_seen_at, last_network, revoked}],
+ * sessions: [{id, device_id, device_type, device_name, created_at,
+ * last_used_at, last_network, expires_at}]} (live sign-ins, newest first). */
+enum err auth_account_signins_json(struct db *db, const char *account_id, json_t **out);
+
+/* Everything auth holds about the member, for a data export: every device
+ * and every sign-in (revoked ones too) with times and networks. */
+enum err auth_account_export(struct db *db, const char *account_id, json_t **out);
+
+/* Privacy erasure: revoke every sign-in (reason account_erased), drop their
+ * refresh tokens, clear device names, models and networks and sign-in
+ * networks.  Inside the caller's transaction. */
+enum err auth_account_erase(struct db *db, const char *account_id);
+
 /* ---- HTTP ---- */
 
 /* Register the auth routes (/v1/tokens/refresh, /v1/sessions listing and

@@ -12,7 +12,7 @@
 #include "core/db.h"
 #include "core/migrate.h"
 
-static const char *db_path_arg(int argc, char **argv)
+const char *cli_db_path(int argc, char **argv)
 {
 	const char *p = ctl_opt(argc, argv, "--db");
 	if (!p)
@@ -20,7 +20,7 @@ static const char *db_path_arg(int argc, char **argv)
 	return p ? p : "./hearth.db";
 }
 
-static int open_db(const char *path, bool must_exist, struct db **out)
+int cli_open_db(const char *path, bool must_exist, struct db **out)
 {
 	struct db_options o;
 	struct stat sb;
@@ -40,8 +40,8 @@ int cmd_db_migrate(struct ctl *ctl, int argc, char **argv)
 	struct db *db = NULL;
 	if (!ctl_check_args(argc, argv, db_valued, NULL, 0, 0, NULL))
 		return ctl_usage_error("db migrate", "bad arguments");
-	const char *path = db_path_arg(argc, argv);
-	int rc = open_db(path, false, &db);
+	const char *path = cli_db_path(argc, argv);
+	int rc = cli_open_db(path, false, &db);
 	if (rc != CTL_OK)
 		return rc;
 	int applied = 0;
@@ -91,8 +91,8 @@ int cmd_db_status(struct ctl *ctl, int argc, char **argv)
 	struct db *db = NULL;
 	if (!ctl_check_args(argc, argv, db_valued, NULL, 0, 0, NULL))
 		return ctl_usage_error("db status", "bad arguments");
-	const char *path = db_path_arg(argc, argv);
-	int rc = open_db(path, true, &db);
+	const char *path = cli_db_path(argc, argv);
+	int rc = cli_open_db(path, true, &db);
 	if (rc != CTL_OK)
 		return rc;
 	struct migrate_status st;

@@ -11,7 +11,7 @@
 #include "cli/ctl.h"
 
 static const char *const global_valued[] = {"--url", "--token", "--reason", NULL};
-static const char *const global_flags[] = {"--json", "--yes", "--help", NULL};
+static const char *const global_flags[] = {"--json", "--yes", "--help", "-h", NULL};
 
 const char *ctl_opt(int argc, char **argv, const char *name)
 {
@@ -115,31 +115,44 @@ int ctl_fail(int code, const char *fmt, ...)
 static void print_overview(FILE *out)
 {
 	fprintf(out, "Usage: hearthctl [--url URL] [--token TOKEN] [--json] [--yes] [--reason TEXT]\n"
-		     "                 GROUP COMMAND [options]\n\n"
+		     "                 COMMAND [options]\n\n"
 		     "Hearth's admin command line for support staff and operators.\n\nCommands:\n");
-	for (const struct ctl_command *c = ctl_commands; c->name; c++) {
+	for (const struct ctl_command *c = ctl_commands; c->group; c++) {
 		char full[64];
-		snprintf(full, sizeof full, "%s %s", c->group, c->name);
+		snprintf(full, sizeof full, "%s%s%s", c->group, c->name[0] ? " " : "", c->name);
 		fprintf(out, "  %-26s %s\n", full, c->summary);
 	}
 	fprintf(out, "\nGlobal options:\n"
-		     "  --url URL       Hearth's address (env HEARTH_URL; default http://127.0.0.1:8080)\n"
+		     "  --url URL       Hearth's address (env HEARTH_URL, config file 'url = ...';\n"
+		     "                  default http://127.0.0.1:8080)\n"
 		     "  --token TOKEN   staff token (env HEARTH_TOKEN; default: the saved login)\n"
-		     "  --json          machine-readable output\n"
+		     "  --json          machine-readable output (the API's JSON)\n"
 		     "  --yes           do not ask for confirmation\n"
 		     "  --reason TEXT   why (required for every change; asked for on a terminal)\n"
-		     "\nRun 'hearthctl GROUP COMMAND --help' for a command's options and examples.\n"
+		     "\nRun 'hearthctl COMMAND --help' for a command's options and examples.\n"
 		     "Exit codes: 0 ok, 1 failure, 2 usage, 3 not found, 4 forbidden or unauthenticated.\n");
 }
 
 static void print_command_help(const struct ctl_command *c)
 {
-	printf("Usage: hearthctl %s %s %s\n\n%s\n", c->group, c->name, c->usage ? "[options]" : "",
-	       c->summary);
+	const char *args = c->args ? c->args : "";
+	printf("Usage: hearthctl %s%s%s%s%s [options]\n\n%s\n", c->group, c->name[0] ? " " : "",
+	       c->name, args[0] ? " " : "", args, c->summary);
 	if (c->usage && c->usage[0])
 		printf("\nOptions:\n%s", c->usage);
+	printf("\nGlobal options: --url URL, --token TOKEN, --json, --yes, --reason TEXT"
+	       " (see 'hearthctl --help').\n");
 	if (c->examples && c->examples[0])
 		printf("\nExamples:\n%s", c->examples);
+}
+
+static void print_group(const char *group, FILE *out)
+{
+	fprintf(out, "Commands of 'hearthctl %s':\n", group);
+	for (const struct ctl_command *c = ctl_commands; c->group; c++)
+		if (strcmp(c->group, group) == 0)
+			fprintf(out, "  %-20s %s\n", c->name, c->summary);
+	fprintf(out, "\nRun 'hearthctl %s COMMAND --help' for a command's options and examples.\n", group);
 }
 
 int main(int argc, char **argv)
@@ -154,19 +167,25 @@ int main(int argc, char **argv)
 	ctl.url = ctl_opt(argc, argv, "--url");
 	if (!ctl.url)
 		ctl.url = getenv("HEARTH_URL");
-	if (!ctl.url)
+	if (!ctl.url && ctl_config_get("url", ctl.url_buf, sizeof ctl.url_buf))
+		ctl.url = ctl.url_buf;
+	if (!ctl.url || !ctl.url[0])
 		ctl.url = "http://127.0.0.1:8080";
 	ctl.token = ctl_opt(argc, argv, "--token");
-	if (!ctl.token)
+	if (!ctl.token || !ctl.token[0])
 		ctl.token = getenv("HEARTH_TOKEN");
+	if (ctl.token && !ctl.token[0])
+		ctl.token = NULL;
 	ctl.reason = ctl_opt(argc, argv, "--reason");
 	ctl.json = ctl_flag(argc, argv, "--json");
 	ctl.yes = ctl_flag(argc, argv, "--yes");
-	ctl.color = isatty(STDOUT_FILENO) && !getenv("NO_COLOR");
+	bool no_color = getenv("NO_COLOR") && getenv("NO_COLOR")[0];
+	ctl.color = isatty(STDOUT_FILENO) && !no_color;
+	ctl.err_color = isatty(STDERR_FILENO) && !no_color;
 
 	/* The first two words that are not options name the command. */
 	const char *words[2] = {NULL, NULL};
-	int nwords = 0, cmd_at = argc;
+	int at[2] = {argc, argc}, nwords = 0;
 	for (int i = 1; i < argc && nwords < 2; i++) {
 		if (argv[i][0] == '-') {
 			size_t n;
@@ -174,33 +193,42 @@ int main(int argc, char **argv)
 				i++;
 			continue;
 		}
+		at[nwords] = i;
 		words[nwords++] = argv[i];
-		cmd_at = i;
 	}
+	bool help = ctl_flag(argc, argv, "--help") || ctl_flag(argc, argv, "-h");
 	bool group_known = false;
-	for (const struct ctl_command *c = ctl_commands; c->name; c++) {
+	int rc = CTL_USAGE;
+	for (const struct ctl_command *c = ctl_commands; c->group; c++) {
 		if (!words[0] || strcmp(c->group, words[0]) != 0)
 			continue;
 		group_known = true;
-		if (!words[1] || strcmp(c->name, words[1]) != 0)
+		int cmd_at;
+		if (!c->name[0])
+			cmd_at = at[0];
+		else if (words[1] && strcmp(c->name, words[1]) == 0)
+			cmd_at = at[1];
+		else
 			continue;
-		if (ctl_flag(argc, argv, "--help") || ctl_flag(argc, argv, "-h")) {
+		if (help) {
 			print_command_help(c);
 			return CTL_OK;
 		}
-		return c->run(&ctl, argc - cmd_at - 1, argv + cmd_at + 1);
+		char full[64];
+		snprintf(full, sizeof full, "%s%s%s", c->group, c->name[0] ? " " : "", c->name);
+		ctl.cmd = full;
+		rc = c->run(&ctl, argc - cmd_at - 1, argv + cmd_at + 1);
+		free(ctl.saved_token);
+		return rc;
 	}
 	if (group_known) {
-		if (!words[1] || ctl_flag(argc, argv, "--help")) {
-			printf("Commands of 'hearthctl %s':\n", words[0]);
-			for (const struct ctl_command *c = ctl_commands; c->name; c++)
-				if (strcmp(c->group, words[0]) == 0)
-					printf("  %-20s %s\n", c->name, c->summary);
+		if (!words[1] || help) {
+			print_group(words[0], words[1] ? stdout : stderr);
 			return words[1] ? CTL_OK : CTL_USAGE;
 		}
 		return ctl_usage_error(words[0], "'%s %s' is not a command", words[0], words[1]);
 	}
-	fprintf(stderr, "hearthctl: '%s' is not a command group\n\n", words[0] ? words[0] : "");
+	fprintf(stderr, "hearthctl: '%s' is not a command\n\n", words[0] ? words[0] : "");
 	print_overview(stderr);
 	return CTL_USAGE;
 }

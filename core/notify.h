@@ -12,6 +12,8 @@
 #define HEARTH_CORE_NOTIFY_H
 
 #include <jansson.h>
+#include <stdbool.h>
+#include <stdint.h>
 
 #include "core/db.h"
 #include "core/ids.h"
@@ -25,6 +27,31 @@ enum notify_channel { NOTIFY_EMAIL, NOTIFY_SMS };
 enum err notify_queue(struct db *db, const char *account_id, enum notify_channel channel,
 		      const char *recipient, const char *template_name, json_t *payload,
 		      char *id_out);
+
+/* Notifications to `recipient` (exact), newest first, at most `limit`, after
+ * the notification `starting_after` (NULL: from the newest).  *out gets a
+ * new JSON array of {id, account_id, channel, recipient, template, status,
+ * created_at, sent_at}; payloads are left out (they may hold codes and
+ * links).  ERR_INVALID_PARAMETER when `starting_after` is not a
+ * notification to `recipient`. */
+enum err notify_list_to(struct db *db, const char *recipient, int64_t limit,
+			const char *starting_after, json_t **out, bool *has_more);
+
+/* Queue a new copy of notification `id` (same account, channel, recipient,
+ * template and payload); its id goes to `new_id` (IDS_MAX bytes).
+ * ERR_NOT_FOUND, or ERR_INVALID_STATE when its recipient was redacted.
+ * Runs inside the caller's transaction. */
+enum err notify_resend(struct db *db, const char *id, char *new_id);
+
+/* Every notification of `account_id` with its recipient and template, for
+ * a data export: *out a new JSON array (payloads included). */
+enum err notify_account_json(struct db *db, const char *account_id, json_t **out);
+
+/* Erase the recipient and payload of every notification of `account_id`
+ * (the rows stay, with recipient '' and payload {}), so the member's address
+ * and what was sent to it are gone.  *count (may be NULL) gets how many.
+ * Runs inside the caller's transaction. */
+enum err notify_redact_account(struct db *db, const char *account_id, int64_t *count);
 
 struct notify_sender {
 	/* Deliver one notification; ERR_OK marks it sent. */

@@ -101,6 +101,13 @@ void http_reply_problem_ext(struct http_req *req, enum err e, const char *detail
 /* Add a response header (copied).  Call before the reply. */
 void http_add_header(struct http_req *req, const char *name, const char *value);
 
+/* Forget the stored Idempotency-Key replies of principal `id` and every
+ * stored reply whose body mentions `id` (an account id), so that a privacy
+ * erasure leaves no copy of the member's data in the replay cache.  Runs on
+ * `db` inside the caller's transaction. */
+struct db;
+enum err http_idempotency_forget(struct db *db, const char *id);
+
 /* Parse ?limit= (default 20, 1..100) and ?starting_after=; on bad input
  * replies 400 and returns false. */
 bool http_page_params_or_reply(struct http_req *req, int64_t *limit, const char **starting_after);

@@ -231,3 +231,20 @@ void idempotency_finish(struct http_req *r, int status, const char *content_type
 	if (e != ERR_OK)
 		log_error("idempotency.store_failed", "error=%s", err_name(e));
 }
+
+enum err http_idempotency_forget(struct db *db, const char *id)
+{
+	struct db_stmt *st = NULL;
+	/* LIKE, not instr(): both engines have it.  '_' in an id matches any
+	 * character, which can only forget a few more cached replies. */
+	enum err e = db_prepare(db,
+				"DELETE FROM idempotency_keys WHERE principal = ?1"
+				" OR body LIKE '%' || ?1 || '%'",
+				&st);
+	if (e != ERR_OK)
+		return e;
+	db_bind_text(st, 1, id);
+	e = db_step_done(st);
+	db_done(st);
+	return e;
+}

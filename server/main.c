@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "accounts/accounts.h"
+#include "admin/admin.h"
 #include "auth/auth.h"
 #include "billing/billing.h"
 #include "billing/renewal.h"
@@ -145,6 +146,9 @@ int main(int argc, char **argv)
 	auth_http_register();
 	accounts_http_register();
 	billing_http_register();
+	/* The staff area: admin routes and the staff resolver of auth. */
+	admin_init(&cfg);
+	admin_http_register();
 
 	if (bill_scheduler_start(cfg.billing_interval_s, (int)cfg.billing_batch) != ERR_OK) {
 		fprintf(stderr, "hearthd: cannot start the billing thread\n");
