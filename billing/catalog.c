@@ -15,6 +15,7 @@
 #include <string.h>
 
 #include "billing/billing_int.h"
+#include "billing/renewal.h"
 #include "core/clock.h"
 #include "core/data.h"
 #include "core/events.h"
@@ -523,6 +524,7 @@ static void validate(struct verr *v, json_t *doc, struct cat *cat, int64_t now)
 struct import_ctx {
 	const char *text;
 	const char *source;
+	const struct bill_actor *actor;	/* a staff import: audited in the transaction */
 	const struct cat *cat;
 	char checksum[65];
 	int64_t now;
@@ -698,6 +700,11 @@ static enum err import_tx(struct db *db, void *arg)
 				json_pack("{s:I, s:s, s:s, s:i, s:i}", "version", (json_int_t)c->version,
 					  "source", c->source, "checksum", c->checksum, "plans",
 					  (int)c->cat->nplans, "countries", (int)c->cat->ncountries));
+	if (e == ERR_OK && c->actor && c->actor->audit)
+		e = c->actor->audit(db, c->actor, "catalog.import", "catalog", "catalog",
+				    json_pack("{s:I}", "version", (json_int_t)(c->version - 1)),
+				    json_pack("{s:I, s:s}", "version", (json_int_t)c->version, "checksum",
+					      c->checksum));
 	if (e == ERR_OK)
 		c->created = true;
 	return e;
@@ -705,6 +712,12 @@ static enum err import_tx(struct db *db, void *arg)
 
 enum err bill_catalog_import(struct db *db, const char *json_text, const char *source,
 			     json_t **errors, int64_t *version, bool *created)
+{
+	return bill_catalog_import_as(db, json_text, NULL, errors, version, created, source);
+}
+
+enum err bill_catalog_import_as(struct db *db, const char *json_text, const struct bill_actor *actor,
+				json_t **errors, int64_t *version, bool *created, const char *source)
 {
 	struct verr v = {json_array()};
 	struct cat cat;
@@ -736,7 +749,7 @@ enum err bill_catalog_import(struct db *db, const char *json_text, const char *s
 		goto out;
 	}
 	unsigned char hash[32];
-	struct import_ctx c = {json_text, source, &cat, {0}, clock_now(), 0, false};
+	struct import_ctx c = {json_text, source, actor, &cat, {0}, clock_now(), 0, false};
 	crypto_generichash(hash, sizeof hash, (const unsigned char *)json_text, strlen(json_text), NULL, 0);
 	sodium_bin2hex(c.checksum, sizeof c.checksum, hash, sizeof hash);
 	e = db_transaction(db, import_tx, &c);

@@ -170,3 +170,61 @@ enum err bill_credit_balances(struct db *db, const char *account_id, struct bill
 	db_done(st);
 	return e;
 }
+
+/* ---- what a supervisor may give back without an admin ---- */
+
+#define LIMITS_MAX 32
+#define LIMITS_DEFAULT                                                                           \
+	"USD 50.00,CAD 70.00,MXN 1000,BRL 250.00,GBP 40.00,EUR 50.00,INR 4000,JPY 7500,KRW 70000," \
+	"AUD 75.00,KWD 15.000"
+
+static struct money limits[LIMITS_MAX];
+static size_t nlimits;
+static bool limits_set;
+
+enum err bill_staff_limits_configure(const char *list)
+{
+	struct money parsed[LIMITS_MAX];
+	size_t n = 0;
+	const char *p = list;
+	while (*p) {
+		char item[48], cur[4], amount[40];
+		const char *end = strchr(p, ',');
+		size_t len = end ? (size_t)(end - p) : strlen(p);
+		if (len == 0 || len >= sizeof item || n >= LIMITS_MAX)
+			return ERR_INVALID_PARAMETER;
+		memcpy(item, p, len);
+		item[len] = '\0';
+		const char *sp = strchr(item, ' ');
+		if (!sp || sp - item != 3 || strlen(sp + 1) == 0 || strlen(sp + 1) >= sizeof amount)
+			return ERR_INVALID_PARAMETER;
+		memcpy(cur, item, 3);
+		cur[3] = '\0';
+		snprintf(amount, sizeof amount, "%s", sp + 1);
+		if (money_parse(amount, cur, &parsed[n]) != ERR_OK || parsed[n].amount < 0)
+			return ERR_INVALID_PARAMETER;
+		n++;
+		p += len;
+		if (*p == ',') {
+			p++;
+			if (!*p)
+				return ERR_INVALID_PARAMETER;
+		}
+	}
+	memcpy(limits, parsed, n * sizeof parsed[0]);
+	nlimits = n;
+	limits_set = true;
+	return ERR_OK;
+}
+
+enum err bill_staff_limit(const char *currency, struct money *limit)
+{
+	if (!limits_set && bill_staff_limits_configure(LIMITS_DEFAULT) != ERR_OK)
+		return ERR_INTERNAL;
+	for (size_t i = 0; i < nlimits; i++)
+		if (strcmp(limits[i].currency, currency) == 0) {
+			*limit = limits[i];
+			return ERR_OK;
+		}
+	return ERR_NOT_FOUND;
+}

@@ -761,6 +761,7 @@ enum err bill_run_get(struct db *db, const char *id, struct bill_run_stats *out)
 
 struct insert_run_ctx {
 	struct bill_run_stats *s;
+	const struct bill_actor *actor;		/* staff request: audited */
 };
 
 static enum err insert_run_tx(struct db *db, void *arg)
@@ -785,7 +786,11 @@ static enum err insert_run_tx(struct db *db, void *arg)
 	if (e == ERR_OK)
 		e = events_emit(db, s->status == BILL_RUN_QUEUED ? "billing_run.queued" : "billing_run.started",
 				s->id, json_pack("{s:s, s:o}", "started_by", s->started_by, "until",
-						 time_str(s->until)));
+						 s->until ? time_str(s->until) : json_null()));
+	if (e == ERR_OK && c->actor && c->actor->audit)
+		e = c->actor->audit(db, c->actor, "billing_run.start", "billing_run", s->id, NULL,
+				    json_pack("{s:s, s:o}", "status", bill_run_status_name(s->status), "until",
+					      s->until ? time_str(s->until) : json_null()));
 	return e;
 }
 
@@ -828,7 +833,7 @@ static enum err finish_run_tx(struct db *db, void *arg)
 /* Execute the run whose row `c->stats` describes (status running). */
 static enum err execute(struct run_ctx *c)
 {
-	struct insert_run_ctx ic = {&c->stats};
+	struct insert_run_ctx ic = {&c->stats, NULL};
 	if (c->batch <= 0)
 		c->batch = BILL_RUN_BATCH_DEFAULT;
 	if (c->batch > BILL_RUN_BATCH_MAX)
@@ -874,7 +879,7 @@ enum err bill_run(struct db *db, const struct bill_run_options *o, struct bill_r
 	c->stats.status = BILL_RUN_RUNNING;
 	c->stats.until = o->until ? o->until : now;
 	c->stats.created_at = c->stats.started_at = now;
-	struct insert_run_ctx ic = {&c->stats};
+	struct insert_run_ctx ic = {&c->stats, NULL};
 	if (e == ERR_OK)
 		e = db_transaction(db, insert_run_tx, &ic);
 	if (e == ERR_OK)
@@ -885,16 +890,17 @@ enum err bill_run(struct db *db, const struct bill_run_options *o, struct bill_r
 	return e;
 }
 
-enum err bill_run_queue(struct db *db, const char *started_by, int64_t until, struct bill_run_stats *out)
+enum err bill_run_queue(struct db *db, const struct bill_actor *actor, int64_t until,
+			struct bill_run_stats *out)
 {
 	struct bill_run_stats s;
 	memset(&s, 0, sizeof s);
 	enum err e = ids_new("brun_", s.id, sizeof s.id);
-	copy_text(s.started_by, sizeof s.started_by, started_by);
+	copy_text(s.started_by, sizeof s.started_by, actor && actor->id ? actor->id : "tool");
 	s.status = BILL_RUN_QUEUED;
 	s.until = until;
 	s.created_at = clock_now();
-	struct insert_run_ctx ic = {&s};
+	struct insert_run_ctx ic = {&s, actor};
 	if (e == ERR_OK)
 		e = db_transaction(db, insert_run_tx, &ic);
 	if (e == ERR_OK && out)
@@ -959,11 +965,27 @@ enum err bill_run_execute_queued(struct db *db, int batch_size, bool (*should_st
 	return e;
 }
 
+enum err bill_run_list(struct db *db, struct bill_run_stats *out, size_t cap, size_t *n)
+{
+	struct db_stmt *st = NULL;
+	*n = 0;
+	enum err e = db_prepare(db, "SELECT " RUN_COLUMNS " FROM billing_runs"
+				    " ORDER BY created_at DESC, id DESC LIMIT ?1", &st);
+	if (e != ERR_OK)
+		return e;
+	db_bind_int64(st, 1, (int64_t)cap);
+	bool row = false;
+	while (*n < cap && (e = db_step(st, &row)) == ERR_OK && row)
+		read_run(st, &out[(*n)++]);
+	db_done(st);
+	return e;
+}
+
 json_t *bill_run_json(const struct bill_run_stats *s)
 {
 	json_t *doc = json_pack("{s:s, s:s, s:s, s:o, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:o}", "id", s->id,
 				"started_by", s->started_by, "status", bill_run_status_name(s->status), "until",
-				time_str(s->until), "total", (json_int_t)s->total, "processed",
+				s->until ? time_str(s->until) : json_null(), "total", (json_int_t)s->total, "processed",
 				(json_int_t)s->processed, "renewed", (json_int_t)s->renewed, "failed",
 				(json_int_t)s->failed, "recovered", (json_int_t)s->recovered, "ended",
 				(json_int_t)s->ended, "errors", (json_int_t)s->errors, "created_at",

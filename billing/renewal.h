@@ -161,9 +161,13 @@ struct bill_run_options {
 enum err bill_run(struct db *db, const struct bill_run_options *o, struct bill_run_stats *out);
 
 /* Record a run to be executed later by the scheduler thread (a staff
- * request): status queued.  `until` 0 means "now" when it starts. */
-enum err bill_run_queue(struct db *db, const char *started_by, int64_t until,
+ * request): status queued, started_by = actor->id, audited through
+ * `actor` in the same transaction.  `until` 0 means "now" when it starts. */
+enum err bill_run_queue(struct db *db, const struct bill_actor *actor, int64_t until,
 			struct bill_run_stats *out);
+
+/* The most recent runs, newest first: at most `cap` into `out`, *n how many. */
+enum err bill_run_list(struct db *db, struct bill_run_stats *out, size_t cap, size_t *n);
 
 /* Execute the oldest queued run, if any: *found says whether there was one.
  * `should_stop` as in bill_run_options (may be NULL). */
@@ -318,5 +322,32 @@ enum err bill_refund_create(struct db *db, const char *invoice_id, const char *a
  * ERR_NOT_FOUND (no live subscription); ERR_INVALID_STATE (not active);
  * ERR_INVALID_PARAMETER (more than the plan's slots, or negative). */
 enum err bill_addon_set_quantity(struct db *db, const char *account_id, int64_t quantity);
+
+/* ---- catalog import by staff ---------------------------------------------------------- */
+
+/* bill_catalog_import() (billing.h) with the import audited through `actor`
+ * in its transaction (an import that stores nothing writes no audit row);
+ * `source` as there. */
+enum err bill_catalog_import_as(struct db *db, const char *json_text, const struct bill_actor *actor,
+				json_t **errors, int64_t *version, bool *created, const char *source);
+
+/* ---- staff money limits ------------------------------------------------------------- */
+
+/* Parse the most a supervisor may refund or grant in one action, per
+ * currency ("USD 50.00,JPY 7500,KWD 15.000"; money_parse amounts).  A
+ * currency not listed has no supervisor allowance (admins only).
+ * ERR_INVALID_PARAMETER on a bad list. */
+enum err bill_staff_limits_configure(const char *list);
+
+/* The supervisor allowance in `currency`: ERR_OK with *limit, or
+ * ERR_NOT_FOUND when the currency has none. */
+enum err bill_staff_limit(const char *currency, struct money *limit);
+
+/* ---- HTTP ------------------------------------------------------------------------------ */
+
+/* Register the staff routes of billing under /admin/v1 (billing runs,
+ * price changes, refunds, credit, catalog import).  Call after
+ * admin_http_register(). */
+void billing_admin_http_register(void);
 
 #endif

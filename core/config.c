@@ -83,6 +83,10 @@ static const struct option_row rows[] = {
 	    "days after a failed renewal when the charge is retried (increasing; \"\" = none)"),
 	INT("dunning-hold-days", "HEARTH_DUNNING_HOLD_DAYS", dunning_hold_days, "30", 1, 365,
 	    "days a subscription stays on hold after its last failed retry, then ends"),
+	STR("supervisor-money-limits", "HEARTH_SUPERVISOR_MONEY_LIMITS", supervisor_money_limits,
+	    "USD 50.00,CAD 70.00,MXN 1000,BRL 250.00,GBP 40.00,EUR 50.00,INR 4000,JPY 7500,KRW 70000,"
+	    "AUD 75.00,KWD 15.000",
+	    "most a supervisor may refund or grant as credit at once, per currency (admins: no limit)"),
 };
 
 #define NROWS (sizeof rows / sizeof rows[0])

@@ -47,6 +47,7 @@ struct config {
 	int64_t billing_batch;		/* subscriptions per billing-run transaction */
 	const char *dunning_retry_days;	/* "1,3,5,7": retries after a failed renewal */
 	int64_t dunning_hold_days;	/* on hold this long, then ended */
+	const char *supervisor_money_limits; /* "USD 50.00,JPY 7500": most a supervisor refunds or grants */
 };
 
 enum config_result { CONFIG_OK, CONFIG_EXIT_OK, CONFIG_USAGE };

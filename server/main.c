@@ -132,6 +132,13 @@ int main(int argc, char **argv)
 		return 2;
 	}
 	bill_dunning_configure(&dunning);
+	if (bill_staff_limits_configure(cfg.supervisor_money_limits) != ERR_OK) {
+		fprintf(stderr, "hearthd: --supervisor-money-limits takes \"CUR amount\" items separated by"
+				" commas (\"USD 50.00,JPY 7500\"), not '%s'\n", cfg.supervisor_money_limits);
+		auth_shutdown();
+		db_close_all();
+		return 2;
+	}
 
 	/* Signals are taken synchronously by the main thread only: block them
 	 * before any thread starts so every thread inherits the mask. */
@@ -149,6 +156,7 @@ int main(int argc, char **argv)
 	/* The staff area: admin routes and the staff resolver of auth. */
 	admin_init(&cfg);
 	admin_http_register();
+	billing_admin_http_register();
 
 	if (bill_scheduler_start(cfg.billing_interval_s, (int)cfg.billing_batch) != ERR_OK) {
 		fprintf(stderr, "hearthd: cannot start the billing thread\n");
