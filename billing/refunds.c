@@ -217,3 +217,32 @@ enum err inv_credit_notes_json(struct db *db, const char *invoice_id, json_t **o
 	*out = arr;
 	return ERR_OK;
 }
+
+enum err bill_refundable(struct db *db, const char *invoice_id, struct money *left)
+{
+	struct db_stmt *st = NULL;
+	enum err e = db_prepare(db,
+				"SELECT i.currency, COALESCE((SELECT SUM(a.amount) FROM payment_attempts a"
+				"   WHERE a.invoice_id = i.id AND a.status = 'succeeded'), 0) - i.amount_refunded"
+				" FROM invoices i WHERE i.id = ?1",
+				&st);
+	if (e != ERR_OK)
+		return e;
+	db_bind_text(st, 1, invoice_id);
+	e = db_step_row(st);
+	if (e == ERR_OK)
+		e = money_init(left, db_column_int64(st, 1), db_column_text(st, 0));
+	db_done(st);
+	return e;
+}
+
+enum err bill_invoice_json_staff(struct db *db, const char *invoice_id, json_t **out)
+{
+	struct inv_draft d;
+	enum err e = inv_load(db, invoice_id, &d, NULL, 0);
+	if (e == ERR_OK)
+		e = bill_invoice_json(db, d.account_id, invoice_id, out);
+	if (e == ERR_OK)
+		json_object_set_new(*out, "account_id", json_string(d.account_id));
+	return e;
+}

@@ -315,6 +315,14 @@ enum err bill_refund_create(struct db *db, const char *invoice_id, const char *a
 			    const struct money *amount, const struct bill_actor *actor,
 			    struct bill_refund *out);
 
+/* What a refund of invoice `invoice_id` could still give back (what the
+ * card paid less what was refunded).  ERR_NOT_FOUND when absent. */
+enum err bill_refundable(struct db *db, const char *invoice_id, struct money *left);
+
+/* Invoice `invoice_id` of any account as JSON (the staff view; the member
+ * view is bill_invoice_json).  ERR_NOT_FOUND when absent. */
+enum err bill_invoice_json_staff(struct db *db, const char *invoice_id, json_t **out);
+
 /* ---- add-ons ------------------------------------------------------------------------ */
 
 /* Set how many extra-member slots the account's live subscription pays for,

@@ -8,6 +8,7 @@
  *   GET  /admin/v1/billing-runs             agent       recent runs
  *   GET  /admin/v1/billing-runs/{id}        agent       a run's progress
  *   POST /admin/v1/prices                   admin       schedule a price change
+ *   GET  /admin/v1/invoices/{id}            agent       an invoice with its attempts and credit notes
  *   POST /admin/v1/invoices/{id}/refunds    supervisor  refund (supervisors up to their limit)
  *   POST /admin/v1/accounts/{id}/credits    supervisor  grant credit (the same limit)
  *   GET  /admin/v1/accounts/{id}/credits    agent       credit balances
@@ -307,22 +308,9 @@ static void refund_create(struct http_req *req, const struct admin_ctx *ctx)
 	if (ctx->role < ADMIN_ROLE_ADMIN) {
 		struct money whole;
 		if (!has_amount) {
-			struct db_stmt *st = NULL;
-			enum err le = db_prepare(db, "SELECT currency, total - credit_applied - amount_refunded"
-						     " FROM invoices WHERE id = ?1", &st);
-			if (le == ERR_OK) {
-				db_bind_text(st, 1, id);
-				le = db_step_row(st);
-				if (le == ERR_OK)
-					le = money_init(&whole, db_column_int64(st, 1), db_column_text(st, 0));
-			}
-			db_done(st);
-			if (le == ERR_NOT_FOUND) {
-				http_reply_problem(req, le, "No invoice has this id");
-				return;
-			}
+			enum err le = bill_refundable(db, id, &whole);
 			if (le != ERR_OK) {
-				http_reply_problem(req, le, NULL);
+				http_reply_problem(req, le, le == ERR_NOT_FOUND ? "No invoice has this id" : NULL);
 				return;
 			}
 		}
@@ -416,6 +404,21 @@ static void credit_list(struct http_req *req, const struct admin_ctx *ctx)
 						    balances_json(b, n), "has_more", 0));
 }
 
+/* GET /admin/v1/invoices/{id} */
+static void invoice_get(struct http_req *req, const struct admin_ctx *ctx)
+{
+	json_t *doc = NULL;
+	const char *id = http_param(req, "id");
+	(void)ctx;
+	enum err e = id && ids_valid("inv_", id) ? bill_invoice_json_staff(db_thread(), id, &doc) : ERR_NOT_FOUND;
+	if (e == ERR_NOT_FOUND)
+		http_reply_problem(req, e, "No invoice has this id");
+	else if (e != ERR_OK)
+		http_reply_problem(req, e, NULL);
+	else
+		http_reply_json(req, 200, doc);
+}
+
 /* ---- catalog ---- */
 
 /* POST /admin/v1/catalog: the body is the catalog document itself. */
@@ -456,6 +459,7 @@ void billing_admin_http_register(void)
 	admin_route("GET", "/admin/v1/billing-runs/{id}", run_get, 0, ADMIN_ROLE_AGENT, ADMIN_READ);
 	admin_route("POST", "/admin/v1/prices", price_schedule, HTTP_IDEMPOTENT,
 		    ADMIN_ROLE_ADMIN, ADMIN_CHANGE);
+	admin_route("GET", "/admin/v1/invoices/{id}", invoice_get, 0, ADMIN_ROLE_AGENT, ADMIN_READ);
 	admin_route("POST", "/admin/v1/invoices/{id}/refunds", refund_create, HTTP_IDEMPOTENT,
 		    ADMIN_ROLE_SUPERVISOR, ADMIN_CHANGE);
 	admin_route("POST", "/admin/v1/accounts/{id}/credits", credit_grant, HTTP_IDEMPOTENT,
