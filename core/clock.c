@@ -63,10 +63,22 @@ char *clock_format(int64_t t, char *buf, size_t cap)
 	time_t tt = (time_t)t;
 	if (cap == 0)
 		return buf;
-	if (!gmtime_r(&tt, &tm) || strftime(buf, cap, "%Y-%m-%dT%H:%M:%SZ", &tm) == 0)
+	/* Not strftime's %Y: it writes year 26 as "26", and RFC 3339 wants
+	 * four digits ("0026"), which clock_parse requires. */
+	if (!gmtime_r(&tt, &tm)) {
+		buf[0] = '\0';
+		return buf;
+	}
+	int n = snprintf(buf, cap, "%04lld-%02d-%02dT%02d:%02d:%02dZ", (long long)tm.tm_year + 1900,
+			 tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec);
+	if (n < 0 || (size_t)n >= cap)
 		buf[0] = '\0';
 	return buf;
 }
+
+/* 0000-01-01T00:00:00Z and 9999-12-31T23:59:59Z. */
+#define CLOCK_MIN INT64_C(-62167219200)
+#define CLOCK_MAX INT64_C(253402300799)
 
 static int digits(const char *s, int n, int *out)
 {
@@ -133,6 +145,11 @@ enum err clock_parse(const char *s, int64_t *out)
 		return ERR_INVALID_PARAMETER;
 	if (se == 60)
 		se = 59; /* a leap second is read as the second before it */
-	*out = days_from_civil(y, mo, d) * 86400 + h * 3600 + mi * 60 + se - offset;
+	int64_t t = days_from_civil(y, mo, d) * 86400 + h * 3600 + mi * 60 + se - offset;
+	/* An offset can carry the instant out of years 0000..9999, which RFC
+	 * 3339 text (and so clock_format) cannot show. */
+	if (t < CLOCK_MIN || t > CLOCK_MAX)
+		return ERR_INVALID_PARAMETER;
+	*out = t;
 	return ERR_OK;
 }

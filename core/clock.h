@@ -41,8 +41,9 @@ enum err clock_advance(int64_t seconds);
 char *clock_format(int64_t t, char *buf, size_t cap);
 
 /* Parse an RFC 3339 time ("...Z" or with a numeric offset, optional
- * fractional seconds which are dropped) into epoch seconds.  Returns ERR_OK or
- * ERR_INVALID_PARAMETER. */
+ * fractional seconds which are dropped) into epoch seconds.  The instant must
+ * lie in 0000-01-01T00:00:00Z..9999-12-31T23:59:59Z, so that clock_format
+ * can write it back.  Returns ERR_OK or ERR_INVALID_PARAMETER. */
 enum err clock_parse(const char *s, int64_t *out);
 
 #endif

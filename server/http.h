@@ -78,7 +78,7 @@ const char *http_body(const struct http_req *req, size_t *len);
 json_t *http_json(const struct http_req *req);	/* parsed body (borrowed) or NULL */
 const char *http_request_id(const struct http_req *req);
 const struct netaddr *http_client_addr(const struct http_req *req);
-const char *http_client_ip(const struct http_req *req);
+const char *http_client_ip(struct http_req *req);	/* formatted on first use */
 const struct http_auth *http_auth(const struct http_req *req);
 bool http_test_mode(void);
 
