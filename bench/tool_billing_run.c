@@ -8,7 +8,8 @@
  *                                  in one transaction with prepared
  *                                  statements; countries round-robin over
  *                                  the default catalog's 13.
- *   run   --db PATH [--batch N]    the billing run (bill_run, as hearthd's
+ *   run   --db PATH [--batch N] [--cache-mb M]
+ *                                  the billing run (bill_run, as hearthd's
  *                                  scheduler and staff runs do).
  *   floor --db PATH [--batch N]    the floor: the same rows a renewal writes
  *                                  (counter, invoice, lines, attempt, four
@@ -21,8 +22,10 @@
  * Each prints one line "RESULT step=... count=N seconds=S rate=R
  * rows=W rss_kib=K" (rate: renewals per second; rows: rows written) that
  * scripts/bench reads.  Both `run` and `floor` open the database with
- * db_open()'s pragmas: WAL, synchronous=FULL (hearthd's default), the same
- * cache.  Give each its own copy of the seeded file.
+ * db_open()'s pragmas (WAL, synchronous=FULL: hearthd's default) plus the
+ * billing thread's (bill_run_pragmas: --cache-mb, default 128, and the
+ * checkpoint interval), or BENCH_PRAGMAS instead of the latter.  Give each
+ * its own copy of the seeded file.
  */
 #include <inttypes.h>
 #include <sodium.h>
@@ -79,6 +82,8 @@ static int64_t opt_int(int argc, char **argv, const char *name, int64_t def)
 	return (int64_t)n;
 }
 
+static int64_t opt_mb = 128; /* --cache-mb */
+
 static long peak_rss_kib(void)
 {
 	struct rusage ru;
@@ -95,7 +100,13 @@ static struct db *open_db(const char *path)
 		fprintf(stderr, "bench_tool_billing_run: cannot open %s\n", path);
 		exit(1);
 	}
+	/* The billing thread's pragmas (bill_run_pragmas), for the run and the
+	 * floor alike; BENCH_PRAGMAS replaces them. */
+	char tuned[128];
+	bill_run_pragmas(opt_mb, tuned, sizeof tuned);
 	const char *extra = getenv("BENCH_PRAGMAS");
+	if (!extra)
+		extra = tuned;
 	if (extra && *extra && db_exec(db, extra) != ERR_OK) {
 		fprintf(stderr, "bench_tool_billing_run: BENCH_PRAGMAS failed\n");
 		exit(1);
@@ -400,6 +411,7 @@ int main(int argc, char **argv)
 		return 2;
 	}
 	int batch = (int)opt_int(argc, argv, "--batch", BILL_RUN_BATCH_DEFAULT);
+	opt_mb = opt_int(argc, argv, "--cache-mb", 128);
 	if (strcmp(argv[1], "seed") == 0)
 		return seed(path, opt_int(argc, argv, "--count", 1000000));
 	if (strcmp(argv[1], "run") == 0)

@@ -198,7 +198,13 @@ void bill_run_set_fault(bill_run_fault_fn fn, void *ctx);
  * clock moves (synchronously, before POST /test/v1/clock answers).  The
  * thread uses its own connection from db_thread().
  */
-enum err bill_scheduler_start(int64_t interval_s, int batch_size);
+enum err bill_scheduler_start(int64_t interval_s, int batch_size, int64_t cache_mb);
+
+/* The pragmas the billing thread gives its connection: a page cache of
+ * `cache_mb` MiB and checkpoints every 20000 WAL pages instead of 1000, so
+ * a large run rewrites each database page less often.  The benchmark gives
+ * the same to the run and to its floor.  Writes at most `cap` bytes. */
+void bill_run_pragmas(int64_t cache_mb, char *buf, size_t cap);
 
 /* Wake the billing thread (a run was queued). */
 void bill_scheduler_kick(void);

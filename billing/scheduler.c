@@ -13,6 +13,7 @@
  * the thread's own bookkeeping.
  */
 #include <pthread.h>
+#include <stdio.h>
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <time.h>
@@ -30,6 +31,7 @@ static bool running, stopping, kicked;
 static int64_t interval_s;
 static _Atomic bool stop_flag;
 static int batch;
+static int64_t cache_mb;
 
 static void deadline_after(struct timespec *ts, int64_t seconds)
 {
@@ -43,6 +45,7 @@ static void *billing_thread(void *arg)
 {
 	(void)arg;
 	struct timespec next;
+	bool tuned = false;
 	deadline_after(&next, interval_s > 0 ? interval_s : 3600);
 	pthread_mutex_lock(&lock);
 	while (!stopping) {
@@ -60,6 +63,11 @@ static void *billing_thread(void *arg)
 		pthread_mutex_unlock(&lock);
 
 		struct db *db = db_thread();
+		if (db && !tuned) {
+			char pragmas[128];
+			bill_run_pragmas(cache_mb, pragmas, sizeof pragmas);
+			tuned = db_exec(db, pragmas) == ERR_OK;
+		}
 		if (db) {
 			/* Staff runs first, then the periodic one if its time came. */
 			bool found = true;
@@ -102,11 +110,20 @@ static void clock_moved(void)
 		log_error("billing.clock_run_failed", "error=%s", err_name(e));
 }
 
-enum err bill_scheduler_start(int64_t every_s, int batch_size)
+void bill_run_pragmas(int64_t mb, char *buf, size_t cap)
+{
+	int n = snprintf(buf, cap, "PRAGMA cache_size=-%lld; PRAGMA wal_autocheckpoint=20000;",
+			 (long long)(mb * 1024));
+	if (n < 0 || (size_t)n >= cap)
+		buf[0] = '\0';
+}
+
+enum err bill_scheduler_start(int64_t every_s, int batch_size, int64_t cache)
 {
 	pthread_condattr_t attr;
 	interval_s = every_s;
 	batch = batch_size;
+	cache_mb = cache;
 	server_on_clock_moved(clock_moved);
 	if (pthread_condattr_init(&attr) != 0 || pthread_condattr_setclock(&attr, CLOCK_MONOTONIC) != 0 ||
 	    pthread_cond_init(&wake, &attr) != 0)

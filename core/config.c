@@ -79,6 +79,8 @@ static const struct option_row rows[] = {
 	    "seconds between scheduled billing runs; 0 = no scheduler (staff and the test clock still run them)"),
 	INT("billing-batch", "HEARTH_BILLING_BATCH", billing_batch, "500", 1, 20000,
 	    "subscriptions renewed per billing-run transaction"),
+	INT("billing-cache-mb", "HEARTH_BILLING_CACHE_MB", billing_cache_mb, "128", 2, 4096,
+	    "page cache of the billing thread's database connection, MiB (a run touches every due subscription)"),
 	STR("dunning-retry-days", "HEARTH_DUNNING_RETRY_DAYS", dunning_retry_days, "1,3,5,7",
 	    "days after a failed renewal when the charge is retried (increasing; \"\" = none)"),
 	INT("dunning-hold-days", "HEARTH_DUNNING_HOLD_DAYS", dunning_hold_days, "30", 1, 365,

@@ -158,7 +158,7 @@ int main(int argc, char **argv)
 	admin_http_register();
 	billing_admin_http_register();
 
-	if (bill_scheduler_start(cfg.billing_interval_s, (int)cfg.billing_batch) != ERR_OK) {
+	if (bill_scheduler_start(cfg.billing_interval_s, (int)cfg.billing_batch, cfg.billing_cache_mb) != ERR_OK) {
 		fprintf(stderr, "hearthd: cannot start the billing thread\n");
 		auth_shutdown();
 		db_close_all();
