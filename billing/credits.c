@@ -184,7 +184,7 @@ static bool limits_set;
 
 enum err bill_staff_limits_configure(const char *list)
 {
-	struct money parsed[LIMITS_MAX];
+	struct money parsed[LIMITS_MAX] = {{0, ""}};
 	size_t n = 0;
 	const char *p = list;
 	while (*p) {

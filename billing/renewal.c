@@ -15,9 +15,9 @@
  * the renewal asks the provider the same question again (docs/billing.md,
  * "Exactly once").
  *
- * Each subscription's step runs under a savepoint: an unexpected error
- * rolls back that subscription only, is logged and counted, and the run
- * goes on.  Work lists are walked in (due time, id) order with keyset
+ * An unexpected error in one subscription's step rolls back that
+ * subscription only (the batch is redone with a savepoint per step), is
+ * logged and counted, and the run goes on.  Work lists are walked in (due time, id) order with keyset
  * pagination; a subscription whose next step is also due by `until` is
  * met again later in the same walk or in the next round, so a run that
  * starts after months of downtime (or a test clock jump) catches up period
@@ -243,7 +243,21 @@ struct run_ctx {
 	struct due_sub *rows;		/* batch buffer */
 	struct plan_name plans[PLAN_CACHE];
 	size_t nplans;
+	/* Subscriptions whose step failed in this run: not tried again by a
+	 * later round (they stay due for the next run). */
+	char (*errored)[IDS_MAX];
+	size_t nerrored;
 };
+
+#define ERRORED_MAX 1024
+
+static bool has_errored(const struct run_ctx *c, const char *id)
+{
+	for (size_t i = 0; i < c->nerrored; i++)
+		if (strcmp(c->errored[i], id) == 0)
+			return true;
+	return false;
+}
 
 /* The display name of plan `code` in catalog `version`, cached per run. */
 static enum err plan_name(struct run_ctx *c, int64_t version, const char *code, const char **name)
@@ -495,6 +509,9 @@ struct batch_ctx {
 	char next_id[IDS_MAX];
 	size_t nrows;			/* rows taken (out) */
 	struct ren_counts counts;	/* out */
+	bool careful;			/* a savepoint around each step (in) */
+	size_t errored_before;		/* run's errored count when the batch began */
+	bool needs_care;		/* a step failed without one: redo carefully (out) */
 };
 
 static enum err savepoint(struct db *db, const char *sql)
@@ -555,6 +572,8 @@ static enum err batch_tx(struct db *db, void *arg)
 	int64_t now = clock_now();
 	memset(&b->counts, 0, sizeof b->counts);
 	b->nrows = 0;
+	b->needs_care = false;
+	b->errored_before = c->nerrored;
 	b->next_t = b->cur_t;
 	copy_text(b->next_id, sizeof b->next_id, b->cur_id);
 
@@ -578,12 +597,25 @@ static enum err batch_tx(struct db *db, void *arg)
 	if (b->list == L_RENEW && (e = pc_cache_load(db, &pcs)) != ERR_OK)
 		return e;
 
+	/* Steps run without savepoints first: a savepoint copies every page a
+	 * step touches into a statement journal, a cost paid a million times
+	 * for an error that almost never comes.  When a step does fail, the
+	 * batch is rolled back and done again with a savepoint around each
+	 * step, so only the failing subscription is left out. */
 	for (size_t i = 0; i < b->nrows && e == ERR_OK; i++) {
 		const struct due_sub *r = &c->rows[i];
-		e = savepoint(db, "SAVEPOINT renewal_step");
-		if (e != ERR_OK)
+		b->next_t = due_time(b->list, r);
+		copy_text(b->next_id, sizeof b->next_id, r->id);
+		if (c->nerrored && has_errored(c, r->id))
+			continue;
+		if (b->careful && (e = savepoint(db, "SAVEPOINT renewal_step")) != ERR_OK)
 			break;
 		enum err se = step_one(b, r, now, &pcs);
+		if (se != ERR_OK && !b->careful) {
+			b->needs_care = true;
+			e = se;
+			break;
+		}
 		if (se == ERR_OK && fault_fn) {
 			/* A test's simulated crash: the charge was made, the commit
 			 * never happens. */
@@ -592,7 +624,8 @@ static enum err batch_tx(struct db *db, void *arg)
 				break;
 		}
 		if (se == ERR_OK) {
-			e = savepoint(db, "RELEASE renewal_step");
+			if (b->careful)
+				e = savepoint(db, "RELEASE renewal_step");
 		} else {
 			char q[96];
 			log_error("billing.step_failed", "run=%s subscription=%s list=%d error=%s", c->stats.id,
@@ -601,14 +634,16 @@ static enum err batch_tx(struct db *db, void *arg)
 			if (e == ERR_OK)
 				e = savepoint(db, "RELEASE renewal_step");
 			b->counts.errors++;
+			if (c->errored && c->nerrored < ERRORED_MAX)
+				copy_text(c->errored[c->nerrored++], IDS_MAX, r->id);
 		}
 		b->counts.processed++;
-		b->next_t = due_time(b->list, r);
-		copy_text(b->next_id, sizeof b->next_id, r->id);
 	}
 	pc_cache_release(&pcs);
-	if (e != ERR_OK)
+	if (e != ERR_OK) {
+		c->nerrored = b->errored_before; /* the batch rolls back: so do its errors */
 		return e;
+	}
 	int64_t total = c->stats.total > c->stats.processed + b->counts.processed
 				? c->stats.total
 				: c->stats.processed + b->counts.processed;
@@ -653,6 +688,11 @@ static enum err walk_list(struct run_ctx *c, enum list l, int64_t until, int64_t
 	*steps = 0;
 	for (;;) {
 		enum err e = db_transaction(c->db, batch_tx, &b);
+		if (e != ERR_OK && b.needs_care && !b.careful) {
+			b.careful = true; /* the same batch again, one savepoint per step */
+			e = db_transaction(c->db, batch_tx, &b);
+		}
+		b.careful = false;
 		if (e != ERR_OK)
 			return e;
 		if (b.nrows == 0)
@@ -688,7 +728,8 @@ static enum err run_rounds(struct run_ctx *c)
 				return e;
 			due += n;
 		}
-		if (due == 0)
+		due -= (int64_t)c->nerrored; /* those wait for the next run */
+		if (due <= 0)
 			return ERR_OK;
 		if (c->stats.total < c->stats.processed + due)
 			c->stats.total = c->stats.processed + due;
@@ -839,12 +880,15 @@ static enum err execute(struct run_ctx *c)
 	if (c->batch > BILL_RUN_BATCH_MAX)
 		c->batch = BILL_RUN_BATCH_MAX;
 	c->rows = calloc((size_t)c->batch, sizeof *c->rows);
+	c->errored = calloc(ERRORED_MAX, sizeof *c->errored);
 	int64_t t0 = clock_mono_ms();
 	log_info("billing.run_started", "run=%s started_by=%s until=%" PRId64, c->stats.id,
 		 c->stats.started_by, c->stats.until);
-	enum err e = c->rows ? run_rounds(c) : ERR_NOMEM;
+	enum err e = c->rows && c->errored ? run_rounds(c) : ERR_NOMEM;
 	free(c->rows);
+	free(c->errored);
 	c->rows = NULL;
+	c->errored = NULL;
 	c->stats.status = e == ERR_OK ? BILL_RUN_SUCCEEDED : BILL_RUN_FAILED;
 	if (e == ERR_INVALID_STATE)
 		snprintf(c->stats.error, sizeof c->stats.error, "stopped");

@@ -318,7 +318,7 @@ static void refund_create(struct http_req *req, const struct admin_ctx *ctx)
 			return;
 	}
 	struct bill_actor a = actor_of(ctx);
-	struct bill_refund r;
+	struct bill_refund r = {0};
 	enum err e = bill_refund_create(db, id, NULL, has_amount ? &amount : NULL, &a, &r);
 	switch (e) {
 	case ERR_OK:

@@ -445,6 +445,36 @@ START_TEST(extra_member_addon_is_billed_at_renewal)
 }
 END_TEST
 
+/* A subscription whose step fails (here: its plan vanished from its catalog
+ * version) is rolled back alone, counted and logged; the others renew. */
+START_TEST(one_failing_step_leaves_the_rest_of_the_batch_renewed)
+{
+	char acc[3][IDS_MAX];
+	struct bill_subscription sub[3];
+	for (int i = 0; i < 3; i++)
+		subscribed("US", "standard", acc[i], &sub[i]);
+	struct db_stmt *st = NULL;
+	ck_assert_int_eq(db_prepare(db, "UPDATE subscriptions SET plan_code = 'gone' WHERE id = ?1", &st), ERR_OK);
+	db_bind_text(st, 1, sub[1].id);
+	ck_assert_int_eq(db_step_done(st), ERR_OK);
+	db_done(st);
+	ck_assert_int_eq(clock_set(sub[0].current_period_end), ERR_OK);
+	struct bill_run_options o = {.started_by = "test", .until = clock_now()};
+	struct bill_run_stats s;
+	assert_err(bill_run(db, &o, &s), ERR_OK);
+	ck_assert_int_eq(s.status, BILL_RUN_SUCCEEDED);
+	ck_assert_int_eq(s.renewed, 2);
+	ck_assert_int_eq(s.errors, 1);
+	ck_assert_int_eq(cycle_invoices(sub[0].id), 1);
+	ck_assert_int_eq(cycle_invoices(sub[1].id), 0);
+	ck_assert_int_eq(cycle_invoices(sub[2].id), 1);
+	ck_assert_int_eq(q_int("SELECT period_index FROM subscriptions WHERE id = ?1", sub[1].id), 0);
+	ck_assert_int_eq(q_int("SELECT errors FROM billing_runs WHERE id = ?1", s.id), 1);
+	/* Gapless still: the failed step's number was given back. */
+	ck_assert_int_eq(q_int("SELECT last_value FROM invoice_counters WHERE year = 2027", NULL), 5);
+}
+END_TEST
+
 /* ---- declines and dunning ---- */
 
 /*
@@ -1203,6 +1233,7 @@ static Suite *renewals_suite(void)
 	tcase_add_test(tc, canceled_subscription_ends_at_its_period_end_without_a_charge);
 	tcase_add_test(tc, scheduled_downgrade_applies_at_renewal);
 	tcase_add_test(tc, extra_member_addon_is_billed_at_renewal);
+	tcase_add_test(tc, one_failing_step_leaves_the_rest_of_the_batch_renewed);
 	tcase_add_test(tc, declines_follow_the_retry_schedule_to_on_hold_and_back);
 	tcase_add_test(tc, a_new_card_while_past_due_pays_the_open_invoice);
 	tcase_add_test(tc, hard_decline_is_not_retried_and_ends_after_the_hold);

@@ -152,6 +152,7 @@ static void advance_to(int64_t t)
 static void member_new(const char *country, struct member *m)
 {
 	char tag[IDS_MAX];
+	memset(m, 0, sizeof *m);
 	ids_new("", tag, sizeof tag);
 	snprintf(m->email, sizeof m->email, "r.%.12s@example.com", tag);
 	struct api_resp *r = api_json(&srv, "POST", "/v1/accounts", NULL,
@@ -226,7 +227,7 @@ static int64_t audit_rows(void) { return db_int("SELECT COUNT(*) FROM audit_log"
 START_TEST(a_year_of_renewals_through_the_test_clock)
 {
 	fresh_staff();
-	struct member m;
+	struct member m = {0};
 	json_t *sub = subscribed("JP", "standard", &m);
 	int64_t anchor = time_of(sub, "billing_anchor");
 	json_decref(sub);
@@ -265,7 +266,7 @@ END_TEST
 START_TEST(declined_renewal_to_on_hold_and_back_with_a_new_card)
 {
 	fresh_staff();
-	struct member m;
+	struct member m = {0};
 	json_t *sub = subscribed("US", "standard", &m);
 	int64_t due = period_end(sub);
 	json_decref(sub);
@@ -327,7 +328,7 @@ END_TEST
 START_TEST(price_change_with_notice_and_consent)
 {
 	fresh_staff();
-	struct member us, de, de2;
+	struct member us = {0}, de = {0}, de2 = {0};
 	json_t *s1 = subscribed("US", "premium", &us);
 	json_t *s2 = subscribed("DE", "premium", &de);
 	json_t *s3 = subscribed("DE", "premium", &de2);
@@ -373,7 +374,7 @@ START_TEST(price_change_with_notice_and_consent)
 	ck_assert_status(r, 200);
 	ck_assert(json_is_true(json_object_get(json_object_get(r->json, "pending_price_change"), "accepted")));
 	api_resp_free(r);
-	struct member none;
+	struct member none = {0};
 	json_t *s4 = subscribed("JP", "basic", &none);
 	json_decref(s4);
 	r = api_request(&srv, "POST", "/v1/subscription/price-change/accept", none.token, NULL, NULL, NULL);
@@ -467,7 +468,7 @@ END_TEST
 START_TEST(credit_pays_the_next_renewal_and_refunds_make_credit_notes)
 {
 	fresh_staff();
-	struct member m;
+	struct member m = {0};
 	json_t *sub = subscribed("US", "standard", &m);
 	char inv[64];
 	copy(inv, sizeof inv, json_string_value(json_object_get(sub, "latest_invoice_id")));
@@ -566,7 +567,7 @@ static int ctl(const char *const *argv, const struct staff *s, char **out, char 
 START_TEST(hearthctl_billing_run_prices_refunds_credits_catalog)
 {
 	fresh_staff();
-	struct member m;
+	struct member m = {0};
 	json_t *sub = subscribed("KW", "standard", &m);
 	char inv[64];
 	copy(inv, sizeof inv, json_string_value(json_object_get(sub, "latest_invoice_id")));
