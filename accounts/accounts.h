@@ -19,6 +19,7 @@
 #include "core/config.h"
 #include "core/db.h"
 #include "core/ids.h"
+#include "core/netaddr.h"
 
 #define ACCT_PROFILES_MAX 5
 #define ACCT_EMAIL_MAX 254
@@ -45,6 +46,58 @@ bool acct_country_supported(const char *country);
 
 /* ERR_OK when `profile_id` is a profile of `account_id`, else ERR_NOT_FOUND. */
 enum err acct_profile_check(struct db *db, const char *account_id, const char *profile_id);
+
+/* Check a member's email and password from `client` exactly as sign-in
+ * does (the same throttling per account, email and network, checked
+ * before any hashing; the same work for unknown emails), without creating
+ * a sign-in: for the device login page.  ERR_TOO_MANY_ATTEMPTS with
+ * *retry_after; ERR_INVALID_CREDENTIALS; ERR_ACCOUNT_LOCKED only after the
+ * password verified; else ERR_OK with the account in `account_id`.  Hashes:
+ * call from an HTTP_OFFLOAD route. */
+enum err acct_verify_credentials(struct db *db, const char *email, const char *password,
+				 const struct netaddr *client, char account_id[IDS_MAX],
+				 int64_t *retry_after);
+/* ---- what the households area needs (transfer.c) ---- */
+
+struct acct_profile_brief {
+	char id[IDS_MAX];
+	char name[201];
+	char language[8];
+	bool is_owner;
+	bool kids;
+	bool has_pin;
+};
+
+/* Profile `profile_id` of `account_id`: ERR_OK or ERR_NOT_FOUND. */
+enum err acct_profile_brief_get(struct db *db, const char *account_id, const char *profile_id,
+				struct acct_profile_brief *out);
+
+/* Trim and check an email address as sign-up does; true with the address in
+ * `email` and its lowercased identity in `norm` (ACCT_EMAIL_MAX + 1 bytes
+ * each) when it is one. */
+bool acct_email_canonical(const char *in, char *email, char *norm);
+
+/* How many profiles `account_id` has. */
+enum err acct_profile_count(struct db *db, const char *account_id, int64_t *count);
+
+/*
+ * Move profile `profile_id` of `account_id`, with its name and language,
+ * into a new account of its own (someone leaving the household): the new
+ * account gets `email` and `password`, the old account's country, and the
+ * profile as its owner profile.  The password is hashed before the
+ * transaction; the transaction writes account.created and
+ * profile.transferred and a welcome notification to `email`.
+ *   new_account  the new account on success.
+ *   why          on ERR_PROFILE_NOT_TRANSFERABLE: "owner_profile",
+ *                "kids_profile" or "pin_locked"; on ERR_WEAK_PASSWORD the
+ *                policy's reason; on ERR_VALIDATION "email".
+ * Returns ERR_OK, ERR_NOT_FOUND (no such profile of the account),
+ * ERR_PROFILE_NOT_TRANSFERABLE, ERR_VALIDATION, ERR_WEAK_PASSWORD or
+ * ERR_EMAIL_TAKEN.
+ */
+enum err acct_profile_transfer(struct db *db, const char *account_id, const char *profile_id,
+			       const char *email, const char *password,
+			       struct acct_account *new_account, const char **why);
 
 /* ---- for the support-staff area (accounts/support.c) ---- */
 

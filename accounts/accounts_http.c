@@ -58,13 +58,6 @@ static json_t *tokens_json(const struct auth_tokens *t, const struct auth_device
 
 /* ---- replies ---- */
 
-static void reply_invalid_or_true(struct http_req *req, struct jv *v, bool *ok)
-{
-	*ok = jv_ok(v);
-	if (!*ok)
-		http_reply_invalid(req, jv_take_errors(v));
-	jv_release(v);
-}
 
 static void reply_weak_password(struct http_req *req, const char *field, const char *reason)
 {
@@ -106,7 +99,33 @@ static struct db *db_or_reply(struct http_req *req)
 	return db;
 }
 
+/* The thread's database once the request's fields validated, or NULL when
+ * this answered instead (422 with the field errors, or no database).
+ * Releases `v` either way. */
+static struct db *valid_db_or_reply(struct http_req *req, struct jv *v)
+{
+	bool ok = jv_ok(v);
+	if (!ok)
+		http_reply_invalid(req, jv_take_errors(v));
+	jv_release(v);
+	return ok ? db_or_reply(req) : NULL;
+}
+
 /* ---- input ---- */
+
+/* The required "email": the address as given into `email` and its identity
+ * into `norm` (ACCT_EMAIL_MAX + 1 bytes each), or a field error in `v`. */
+static void read_email(struct jv *v, char *email, char *norm)
+{
+	const char *in = NULL;
+	if (!jv_string(v, "email", JV_REQUIRED, 1, EMAIL_INPUT_MAX, &in))
+		return;
+	const char *code = acct_email_parse(in, email, norm);
+	if (code)
+		jv_error(v, "email", code,
+			 strcmp(code, "too_long") == 0 ? "Must be at most 254 bytes"
+						       : "Must be an email address such as name@example.com");
+}
 
 /* A device from the request: the auth_device points into this holder. */
 struct device_input {
@@ -214,20 +233,14 @@ static void signup(struct http_req *req)
 	static const char *const allowed[] = {"email", "password", "country", "name",
 					      "phone", "language", "device", NULL};
 	struct jv v;
-	const char *email_in = NULL, *password = NULL, *country = NULL, *phone = NULL;
+	const char *password = NULL, *country = NULL, *phone = NULL;
 	char email[ACCT_EMAIL_MAX + 1], norm[ACCT_EMAIL_MAX + 1], name[ACCT_NAME_MAX + 1];
 	char language[ACCT_LANGUAGE_MAX + 1] = ACCT_DEFAULT_LANGUAGE;
 	struct device_input dev;
-	bool has_name = false, ok;
+	bool has_name = false;
 	jv_init(&v, http_json(req));
 	jv_reject_unknown(&v, allowed);
-	if (jv_string(&v, "email", JV_REQUIRED, 1, EMAIL_INPUT_MAX, &email_in)) {
-		const char *code = acct_email_parse(email_in, email, norm);
-		if (code)
-			jv_error(&v, "email", code,
-				 strcmp(code, "too_long") == 0 ? "Must be at most 254 bytes"
-							       : "Must be an email address such as name@example.com");
-	}
+	read_email(&v, email, norm);
 	jv_string(&v, "password", JV_REQUIRED, 0, PASSWORD_INPUT_MAX, &password);
 	if (jv_string(&v, "country", JV_REQUIRED, 1, 64, &country) && !acct_country_form_valid(country))
 		jv_error(&v, "country", "invalid_format",
@@ -236,10 +249,7 @@ static void signup(struct http_req *req)
 	read_phone(&v, "phone", &phone);
 	read_language(&v, "language", language);
 	read_device(&v, JV_OPTIONAL, &dev);
-	reply_invalid_or_true(req, &v, &ok);
-	if (!ok)
-		return;
-	struct db *db = db_or_reply(req);
+	struct db *db = valid_db_or_reply(req, &v);
 	if (!db)
 		return;
 
@@ -276,16 +286,12 @@ static void signin(struct http_req *req)
 	struct jv v;
 	const char *email = NULL, *password = NULL;
 	struct device_input dev;
-	bool ok;
 	jv_init(&v, http_json(req));
 	jv_reject_unknown(&v, allowed);
 	jv_string(&v, "email", JV_REQUIRED, 1, EMAIL_INPUT_MAX, &email);
 	jv_string(&v, "password", JV_REQUIRED, 1, PASSWORD_INPUT_MAX, &password);
 	read_device(&v, JV_REQUIRED, &dev);
-	reply_invalid_or_true(req, &v, &ok);
-	if (!ok)
-		return;
-	struct db *db = db_or_reply(req);
+	struct db *db = valid_db_or_reply(req, &v);
 	if (!db)
 		return;
 	struct auth_tokens tokens = {0};
@@ -326,7 +332,6 @@ static void me_patch(struct http_req *req)
 	struct acct_changes ch = {0};
 	char name[ACCT_NAME_MAX + 1], language[ACCT_LANGUAGE_MAX + 1];
 	const char *phone = NULL;
-	bool ok;
 	jv_init(&v, http_json(req));
 	jv_reject_unknown(&v, allowed);
 	if (is_explicit_null(req, "name"))
@@ -344,10 +349,7 @@ static void me_patch(struct http_req *req)
 		jv_error(&v, "language", "wrong_type", "Must be a language tag; it cannot be cleared");
 	else if (read_language(&v, "language", language))
 		ch.language = language;
-	reply_invalid_or_true(req, &v, &ok);
-	if (!ok)
-		return;
-	struct db *db = db_or_reply(req);
+	struct db *db = valid_db_or_reply(req, &v);
 	struct acct_account a = {0};
 	if (!db)
 		return;
@@ -363,15 +365,11 @@ static void me_password(struct http_req *req)
 	static const char *const allowed[] = {"current_password", "new_password", NULL};
 	struct jv v;
 	const char *current = NULL, *new_password = NULL;
-	bool ok;
 	jv_init(&v, http_json(req));
 	jv_reject_unknown(&v, allowed);
 	jv_string(&v, "current_password", JV_REQUIRED, 1, PASSWORD_INPUT_MAX, &current);
 	jv_string(&v, "new_password", JV_REQUIRED, 0, PASSWORD_INPUT_MAX, &new_password);
-	reply_invalid_or_true(req, &v, &ok);
-	if (!ok)
-		return;
-	struct db *db = db_or_reply(req);
+	struct db *db = valid_db_or_reply(req, &v);
 	if (!db)
 		return;
 	const struct http_auth *who = http_auth(req);
@@ -458,40 +456,29 @@ static void profile_reply(struct http_req *req, enum err e, int status, const st
 		http_reply_json(req, status, profile_json(p));
 }
 
-static void profiles_create(struct http_req *req)
+/* POST /v1/profiles (`is_create`) and PATCH /v1/profiles/{id}: the same
+ * fields, read the same way. */
+static void profile_write(struct http_req *req, bool is_create)
 {
 	struct jv v;
 	struct profile_fields f;
-	bool ok;
 	jv_init(&v, http_json(req));
-	read_profile_fields(req, &v, true, &f);
-	reply_invalid_or_true(req, &v, &ok);
-	if (!ok)
-		return;
-	struct db *db = db_or_reply(req);
+	read_profile_fields(req, &v, is_create, &f);
+	struct db *db = valid_db_or_reply(req, &v);
 	struct acct_profile p = {0};
 	if (!db)
 		return;
-	profile_reply(req, acct_profile_create(db, http_auth(req)->subject, &f.in, &p), 201, &p);
+	const char *account_id = http_auth(req)->subject;
+	if (is_create)
+		profile_reply(req, acct_profile_create(db, account_id, &f.in, &p), 201, &p);
+	else
+		profile_reply(req, acct_profile_update(db, account_id, http_param(req, "id"), &f.in, &p),
+			      200, &p);
 }
 
-static void profiles_update(struct http_req *req)
-{
-	struct jv v;
-	struct profile_fields f;
-	bool ok;
-	jv_init(&v, http_json(req));
-	read_profile_fields(req, &v, false, &f);
-	reply_invalid_or_true(req, &v, &ok);
-	if (!ok)
-		return;
-	struct db *db = db_or_reply(req);
-	struct acct_profile p = {0};
-	if (!db)
-		return;
-	profile_reply(req, acct_profile_update(db, http_auth(req)->subject, http_param(req, "id"), &f.in, &p),
-		      200, &p);
-}
+static void profiles_create(struct http_req *req) { profile_write(req, true); }
+
+static void profiles_update(struct http_req *req) { profile_write(req, false); }
 
 static void profiles_delete(struct http_req *req)
 {
@@ -512,15 +499,11 @@ static void profiles_unlock(struct http_req *req)
 	static const char *const allowed[] = {"pin", NULL};
 	struct jv v;
 	const char *pin = NULL;
-	bool ok;
 	jv_init(&v, http_json(req));
 	jv_reject_unknown(&v, allowed);
 	if (jv_string(&v, "pin", JV_REQUIRED, 0, 64, &pin) && !acct_pin_valid(pin))
 		jv_error(&v, "pin", "invalid_format", "Must be 4 digits");
-	reply_invalid_or_true(req, &v, &ok);
-	if (!ok)
-		return;
-	struct db *db = db_or_reply(req);
+	struct db *db = valid_db_or_reply(req, &v);
 	if (!db)
 		return;
 	int64_t retry_after = 0;
@@ -541,22 +524,11 @@ static void reset_request(struct http_req *req)
 {
 	static const char *const allowed[] = {"email", NULL};
 	struct jv v;
-	const char *email_in = NULL;
 	char email[ACCT_EMAIL_MAX + 1], norm[ACCT_EMAIL_MAX + 1];
-	bool ok;
 	jv_init(&v, http_json(req));
 	jv_reject_unknown(&v, allowed);
-	if (jv_string(&v, "email", JV_REQUIRED, 1, EMAIL_INPUT_MAX, &email_in)) {
-		const char *code = acct_email_parse(email_in, email, norm);
-		if (code)
-			jv_error(&v, "email", code,
-				 strcmp(code, "too_long") == 0 ? "Must be at most 254 bytes"
-							       : "Must be an email address such as name@example.com");
-	}
-	reply_invalid_or_true(req, &v, &ok);
-	if (!ok)
-		return;
-	struct db *db = db_or_reply(req);
+	read_email(&v, email, norm);
+	struct db *db = valid_db_or_reply(req, &v);
 	if (!db)
 		return;
 	int64_t retry_after = 0;
@@ -574,15 +546,11 @@ static void reset_confirm(struct http_req *req)
 	static const char *const allowed[] = {"token", "new_password", NULL};
 	struct jv v;
 	const char *token = NULL, *new_password = NULL;
-	bool ok;
 	jv_init(&v, http_json(req));
 	jv_reject_unknown(&v, allowed);
 	jv_string(&v, "token", JV_REQUIRED, 1, 256, &token);
 	jv_string(&v, "new_password", JV_REQUIRED, 0, PASSWORD_INPUT_MAX, &new_password);
-	reply_invalid_or_true(req, &v, &ok);
-	if (!ok)
-		return;
-	struct db *db = db_or_reply(req);
+	struct db *db = valid_db_or_reply(req, &v);
 	if (!db)
 		return;
 	const char *weak = NULL;

@@ -139,6 +139,13 @@ struct acct_signup {
 enum err acct_create(struct db *db, const struct acct_signup *in, struct acct_account *acct,
 		     struct acct_profile *owner, struct auth_tokens *tokens, const char **weak_reason);
 
+/* Insert the active account `id` from `in` (email, email_norm, country,
+ * name, phone, language; the password and device are not read) with
+ * `password_hash`, created at `now`, inside the caller's transaction.
+ * ERR_EMAIL_TAKEN when the email already has an account. */
+enum err acct_insert_account(struct db *db, const char *id, const struct acct_signup *in,
+			     const char *password_hash, int64_t now);
+
 /* Sign in with email and password from `dev` at `client`.  ERR_TOO_MANY_ATTEMPTS
  * with *retry_after (seconds) when the account, email or network is blocked
  * (checked before any hashing); ERR_INVALID_CREDENTIALS for an unknown email

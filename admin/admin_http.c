@@ -386,5 +386,6 @@ void admin_http_register(void)
 	admin_route("POST", "/admin/v1/notifications/{id}/resend", notification_resend, 0,
 		    ADMIN_ROLE_AGENT, ADMIN_CHANGE);
 	admin_accounts_http_register();
+	admin_clients_http_register();
 	admin_billing_sections_register();
 }

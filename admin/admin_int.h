@@ -161,4 +161,7 @@ void admin_billing_sections_register(void);
 /* Register the /admin/v1/accounts... routes. */
 void admin_accounts_http_register(void);
 
+/* clients_http.c: /admin/v1/clients (the device login flow's OAuth clients). */
+void admin_clients_http_register(void);
+
 #endif

@@ -25,6 +25,23 @@ enum err auth_init(const struct config *cfg)
 	auth_settings.refresh_ttl_s = cfg->refresh_ttl_s;
 	auth_settings.staff_ttl_s = cfg->staff_ttl_s;
 	auth_settings.revocation_cache_ms = cfg->revocation_cache_ms;
+	auth_settings.device_code_ttl_s = cfg->device_code_ttl_s;
+	auth_settings.device_poll_interval_s = cfg->device_poll_interval_s;
+	auth_settings.device_code_max_failures = cfg->device_code_max_failures;
+	auth_settings.throttle_window_s = cfg->throttle_window_s;
+	auth_settings.user_code_fail_limit = cfg->user_code_fail_limit;
+	auth_settings.user_code_ip_fail_limit = cfg->user_code_ip_fail_limit;
+	auth_settings.cookie_secure = cfg->cookie_secure;
+	if (cfg->verification_uri && cfg->verification_uri[0])
+		n = snprintf(auth_settings.verification_uri, sizeof auth_settings.verification_uri, "%s",
+			     cfg->verification_uri);
+	else
+		n = snprintf(auth_settings.verification_uri, sizeof auth_settings.verification_uri,
+			     "%s/device", cfg->issuer);
+	if (n <= 0 || (size_t)n >= sizeof auth_settings.verification_uri) {
+		log_error("auth.verification_uri_invalid", "note=\"the device page URL must be at most 500 bytes\"");
+		return ERR_INTERNAL;
+	}
 	enum err e = auth_password_init(cfg->pwhash_opslimit, cfg->pwhash_memlimit);
 	if (e == ERR_OK)
 		e = auth_keyset_open(cfg->key_file);

@@ -22,6 +22,10 @@ static auth_staff_resolver staff_resolver;
 
 void auth_set_staff_resolver(auth_staff_resolver fn) { staff_resolver = fn; }
 
+static auth_request_observer request_observer;
+
+void auth_set_request_observer(auth_request_observer fn) { request_observer = fn; }
+
 /* ---- authentication ---- */
 
 static void copy_id(char *dst, size_t cap, const char *src)
@@ -71,6 +75,8 @@ static enum err authenticate(struct http_req *req, unsigned flags, int role, str
 	copy_id(auth->device_id, sizeof auth->device_id, c.dev);
 	copy_id(auth->token_id, sizeof auth->token_id, c.jti);
 	auth->expires_at = c.exp;
+	if (request_observer && auth->kind == HTTP_PRINCIPAL_MEMBER && auth->device_id[0])
+		request_observer(auth->subject, auth->device_id, http_client_addr(req));
 	return ERR_OK;
 }
 
@@ -220,4 +226,5 @@ void auth_http_register(void)
 	http_route("POST", "/v1/sessions/revoke-all", sessions_revoke_all, HTTP_AUTH_MEMBER, 0);
 	http_route("DELETE", "/v1/sessions/{id}", sessions_delete, HTTP_AUTH_MEMBER, 0);
 	http_route("GET", "/.well-known/paseto-keys", well_known_keys, 0, 0);
+	auth_device_flow_http_register();
 }

@@ -21,6 +21,15 @@ struct auth_settings {
 	int64_t refresh_ttl_s;
 	int64_t staff_ttl_s;
 	int64_t revocation_cache_ms;
+	/* the device login flow */
+	int64_t device_code_ttl_s;
+	int64_t device_poll_interval_s;
+	int64_t device_code_max_failures;
+	int64_t throttle_window_s;
+	int64_t user_code_fail_limit;
+	int64_t user_code_ip_fail_limit;
+	char verification_uri[512];
+	bool cookie_secure;
 };
 extern struct auth_settings auth_settings;
 
@@ -89,6 +98,27 @@ enum err auth_token_verify(const char *token, size_t len, const char *aud, struc
 /* Switch the per-thread verification cache off or on (for measurements). */
 void auth_token_cache_enable(bool on);
 
+/* ---- listing.c: what the paged lists share ---- */
+
+/* Copy text column `i` of `st` into `dst` (`cap` bytes); NULL reads as "". */
+void auth_copy_col(struct db_stmt *st, int i, char *dst, size_t cap);
+
+/* Resolve the page cursor `id` of `account_id`: `sql` selects one integer
+ * column with ?1 the id and ?2 the account; *out gets it.
+ * ERR_INVALID_PARAMETER when the id is not one of the account's. */
+enum err auth_page_cursor(struct db *db, const char *sql, const char *id, const char *account_id,
+			  int64_t *out);
+
+/* Fill the element at `row` from the current row of `st`. */
+typedef void (*auth_row_reader)(struct db_stmt *st, void *row);
+
+/* Read one page from `st` (bound, with LIMIT `limit` + 1) into a new array
+ * of `size`-byte elements, each filled by `read`: *rows (malloc'd, the
+ * caller frees), *n (at most `limit`) and *has_more (a further row exists).
+ * On error *rows is NULL.  The caller still finishes `st` with db_done. */
+enum err auth_page_read(struct db_stmt *st, int64_t limit, size_t size, auth_row_reader read,
+			void **rows, size_t *n, bool *has_more);
+
 /* ---- sessions.c ---- */
 
 struct auth_session_row {
@@ -129,5 +159,21 @@ enum err auth_session_check(struct db *db, const char *account_id, const char *s
 
 /* Tell this process's revocation caches that a revocation committed. */
 void auth_revocation_bump(void);
+
+/* ---- the device login flow and the device registry ---- */
+
+/* 1 to `max` code points of valid UTF-8 without control characters. */
+bool auth_text_ok(const char *s, size_t max);
+
+/* 429 too_many_attempts with Retry-After for user-code guessing. */
+struct http_req;
+void auth_reply_user_code_throttled(struct http_req *req, int64_t retry_after);
+
+/* Route registration of device_flow_http.c, device_flow_page.c and
+ * devices_http.c; auth_http_register() calls the first, which calls the
+ * others. */
+void auth_device_flow_http_register(void);
+void auth_device_page_register(void);
+void auth_devices_http_register(void);
 
 #endif

@@ -187,5 +187,11 @@ enum err auth_account_erase(struct db *db, const char *account_id)
 				     "UPDATE devices SET name = '', model = NULL, last_network = NULL"
 				     " WHERE account_id = ?1",
 				     account_id);
+	/* Device login requests the member answered (or was confirming on the
+	 * web page) hold the device's name and network: gone with the member. */
+	if (e == ERR_OK)
+		e = run_with_account(db,
+				     "DELETE FROM device_authorizations WHERE account_id = ?1 OR web_account_id = ?1",
+				     account_id);
 	return e;
 }

@@ -19,22 +19,35 @@
 #include "auth/auth_int.h"
 #include "core/clock.h"
 
-#define CACHE_SLOTS 64
+/* Behind a proxy every server thread sees every active member's token, so
+ * the cache holds thousands: CACHE_SETS sets of CACHE_WAYS entries (~200
+ * bytes each: 1.6 MiB a thread), allocated on a thread's first verification.
+ * Two ways per set keep a few colliding tokens from evicting each other on
+ * every request. */
+#define CACHE_SETS 4096
+#define CACHE_WAYS 2
 #define CACHE_HASHBYTES 16
 
 struct cache_entry {
 	unsigned char hash[CACHE_HASHBYTES];
 	uint64_t generation; /* 0: empty */
+	uint64_t used;	     /* the thread's lookup count when last hit or filled */
 	char aud[16];
 	struct auth_claims claims;
 };
 
-static _Thread_local struct cache_entry cache[CACHE_SLOTS];
+static _Thread_local struct cache_entry (*cache)[CACHE_WAYS]; /* CACHE_SETS sets */
+static _Thread_local uint64_t cache_clock;
+static pthread_key_t cache_free_key; /* frees a thread's cache when it ends */
 static unsigned char cache_key[crypto_generichash_KEYBYTES];
 static pthread_once_t cache_key_once = PTHREAD_ONCE_INIT;
 static atomic_bool cache_on = true;
 
-static void make_cache_key(void) { randombytes_buf(cache_key, sizeof cache_key); }
+static void make_cache_key(void)
+{
+	randombytes_buf(cache_key, sizeof cache_key);
+	pthread_key_create(&cache_free_key, free);
+}
 
 void auth_token_cache_enable(bool on) { atomic_store(&cache_on, on); }
 
@@ -149,15 +162,38 @@ enum err auth_token_verify(const char *token, size_t len, const char *aud, struc
 		pthread_once(&cache_key_once, make_cache_key);
 		crypto_generichash(h, sizeof h, (const unsigned char *)token, len, cache_key,
 				   sizeof cache_key);
-		slot = &cache[h[0] % CACHE_SLOTS];
-		if (slot->generation && slot->generation == auth_keyset_generation() &&
-		    memcmp(slot->hash, h, sizeof h) == 0 && strcmp(slot->aud, aud) == 0) {
-			if (clock_now() < slot->claims.exp) {
-				*out = slot->claims;
-				return ERR_OK;
+		if (!cache && (cache = calloc(CACHE_SETS, sizeof *cache)) != NULL)
+			pthread_setspecific(cache_free_key, cache);
+	}
+	if (use_cache && cache) {
+		uint32_t index;
+		memcpy(&index, h, sizeof index);
+		struct cache_entry *set = cache[index % CACHE_SETS];
+		uint64_t current = auth_keyset_generation();
+		cache_clock++;
+		for (int w = 0; w < CACHE_WAYS; w++) {
+			struct cache_entry *c = &set[w];
+			if (c->generation && c->generation == current && memcmp(c->hash, h, sizeof h) == 0 &&
+			    strcmp(c->aud, aud) == 0) {
+				if (clock_now() < c->claims.exp) {
+					c->used = cache_clock;
+					*out = c->claims;
+					return ERR_OK;
+				}
+				c->generation = 0;
+				return ERR_INVALID_TOKEN;
 			}
-			slot->generation = 0;
-			return ERR_INVALID_TOKEN;
+		}
+		/* Fill the empty or stale way, else the least recently used. */
+		slot = &set[0];
+		for (int w = 0; w < CACHE_WAYS; w++) {
+			struct cache_entry *c = &set[w];
+			if (!c->generation || c->generation != current) {
+				slot = c;
+				break;
+			}
+			if (c->used < slot->used)
+				slot = c;
 		}
 	}
 	enum err e = auth_keyset_verify(token, len, &claims, &claims_len, &generation);
@@ -169,6 +205,7 @@ enum err auth_token_verify(const char *token, size_t len, const char *aud, struc
 		slot->generation = generation;
 		memcpy(slot->aud, aud, strlen(aud) + 1);
 		slot->claims = *out;
+		slot->used = cache_clock;
 	}
 	return e == ERR_NOMEM ? e : (e == ERR_OK ? ERR_OK : ERR_INVALID_TOKEN);
 }

@@ -127,6 +127,16 @@ enum err bill_catalog_ensure(struct db *db, int64_t *version);
 enum err bill_offers_for_country(struct db *db, const char *country, int64_t at,
 				 struct bill_offers *out);
 
+/* A number that changes whenever this process imports a new catalog
+ * version, so a reader may keep what it derived from the catalog while the
+ * number stays the same. */
+uint64_t bill_catalog_generation(void);
+
+/* The first time after `at` at which a price of `country` in catalog
+ * `version` takes effect (a later effective_from), or INT64_MAX. */
+enum err bill_offers_next_change(struct db *db, const char *country, int64_t version, int64_t at,
+				 int64_t *next);
+
 /* The countries of the current catalog in code order: at most `cap` into
  * `out`, *n gets how many.  */
 enum err bill_catalog_countries(struct db *db, struct bill_country *out, size_t cap, size_t *n);
@@ -352,6 +362,55 @@ enum err bill_invoice_list(struct db *db, const char *account_id, int64_t limit,
  * malloc'ed (caller frees), *len its length.  ERR_NOT_FOUND as above. */
 enum err bill_invoice_receipt_html(struct db *db, const char *account_id, const char *invoice_id,
 				   char **html, size_t *len);
+
+/* ---- add-ons (addons.c) ----------------------------------------------------- */
+
+/* An add-on on a subscription: today only "extra_member" (the extra-member
+ * slot of docs/households.md), priced per country and plan tier (ads or
+ * ad-free) by the catalog.  Its price is a snapshot taken when it was bought. */
+struct bill_addon {
+	char id[IDS_MAX];		/* add_... */
+	char subscription_id[IDS_MAX];
+	char addon[16];			/* "extra_member" */
+	char reference[IDS_MAX];	/* what it pays for, e.g. xm_... */
+	struct money price;		/* per period */
+	bool tax_inclusive;
+	int32_t tax_rate_bps;
+	char invoice_id[IDS_MAX];	/* the prorated first charge */
+	int64_t started_at;
+	int64_t ends_at;		/* 0 while it renews */
+};
+
+/*
+ * Buy add-on `addon` for the active subscription of `account_id`, in the
+ * CALLER'S transaction (so what it pays for is written with it): an invoice
+ * (billing reason subscription_update) with one `addon` line for the rest of
+ * the current period, the price scaled by remaining / period seconds with
+ * money_scale(), finalized and charged at once to the default payment
+ * method.  The add-on then renews with the subscription (see
+ * bill_addon_renewal_lines in billing_int.h) until bill_addon_remove().
+ *   reference  what it pays for (stored, may be NULL).
+ *   out        the add-on on ERR_OK.   pay  the charge.
+ * Returns ERR_OK; ERR_NOT_FOUND (no subscription); ERR_INVALID_STATE (not
+ * active); ERR_EXTRA_MEMBERS_NOT_IN_PLAN (the plan has no slots, or the
+ * country no add-on price); ERR_PAYMENT_REQUIRED (no payment method);
+ * ERR_PAYMENT_FAILED when the charge was declined: the void invoice and the
+ * attempt are written and should be committed (return ERR_OK from the
+ * transaction function and report the decline after it).
+ */
+enum err bill_addon_add(struct db *db, const char *account_id, const char *addon,
+			const char *reference, struct bill_addon *out, struct bill_payment_outcome *pay);
+
+/* End add-on `addon_id` of `account_id` at the end of the current period
+ * (paid time is not refunded), in the caller's transaction; *ends_at gets
+ * the end.  ERR_NOT_FOUND when it is not the account's; an add-on already
+ * ending keeps its end. */
+enum err bill_addon_remove(struct db *db, const char *account_id, const char *addon_id,
+			   int64_t *ends_at);
+
+/* Add-on `addon_id` of `account_id`: ERR_OK or ERR_NOT_FOUND. */
+enum err bill_addon_get(struct db *db, const char *account_id, const char *addon_id,
+			struct bill_addon *out);
 
 /* ---- periods and proration (pure) ---------------------------------------- */
 

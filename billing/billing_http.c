@@ -3,6 +3,7 @@
  * domain, write JSON.  Shapes and every status are in docs/api/billing.yaml.
  */
 #include <ctype.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -233,6 +234,84 @@ static void reply_subscription(struct http_req *req, struct db *db, int status,
 
 static bool is_ascii_letter(char c) { return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z'); }
 
+/* GET /v1/plans?country=XX is the same bytes for everyone until the catalog
+ * changes (an import here bumps bill_catalog_generation) or a scheduled
+ * price takes effect, so each thread keeps the body it last rendered per
+ * country.  An import by another process sharing the database is seen
+ * within PLANS_CACHE_MS. */
+#define PLANS_CACHE_SLOTS 32
+#define PLANS_CACHE_MS 1000
+
+struct plans_cache_entry {
+	char country[3];
+	uint64_t generation;	/* 0: empty */
+	int64_t until;		/* clock_now() at which a price changes */
+	int64_t filled_ms;	/* clock_mono_ms() */
+	char *body;
+	size_t len;
+};
+
+/* Each thread's cache, freed when the thread ends (pthread key destructor). */
+static _Thread_local struct plans_cache_entry *plans_cache;
+static pthread_key_t plans_cache_key;
+static pthread_once_t plans_cache_once = PTHREAD_ONCE_INIT;
+
+static void plans_cache_free(void *p)
+{
+	struct plans_cache_entry *c = p;
+	for (size_t i = 0; i < PLANS_CACHE_SLOTS; i++)
+		free(c[i].body);
+	free(c);
+}
+
+static void plans_cache_make_key(void) { pthread_key_create(&plans_cache_key, plans_cache_free); }
+
+/* This thread's entry for `country`, or NULL when there is no memory. */
+static struct plans_cache_entry *plans_slot(const char country[3])
+{
+	if (!plans_cache) {
+		pthread_once(&plans_cache_once, plans_cache_make_key);
+		plans_cache = calloc(PLANS_CACHE_SLOTS, sizeof *plans_cache);
+		if (!plans_cache)
+			return NULL;
+		pthread_setspecific(plans_cache_key, plans_cache);
+	}
+	return &plans_cache[((unsigned)(unsigned char)country[0] * 31u + (unsigned char)country[1]) %
+			    PLANS_CACHE_SLOTS];
+}
+
+static bool plans_cached_reply(struct http_req *req, const char country[3])
+{
+	struct plans_cache_entry *c = plans_slot(country);
+	if (!c || !c->generation || c->generation != bill_catalog_generation() ||
+	    memcmp(c->country, country, 3) != 0 || clock_now() >= c->until ||
+	    clock_mono_ms() - c->filled_ms >= PLANS_CACHE_MS)
+		return false;
+	http_reply_raw(req, 200, "application/json", c->body, c->len);
+	return true;
+}
+
+static void plans_cache_fill(struct db *db, const char country[3], uint64_t generation,
+			     int64_t version, int64_t now, json_t *body)
+{
+	struct plans_cache_entry *c = plans_slot(country);
+	int64_t next = INT64_MAX;
+	if (!c)
+		return;
+	char *text = json_dumps(body, JSON_COMPACT);
+	if (!text || bill_offers_next_change(db, country, version, now, &next) != ERR_OK) {
+		free(text);
+		return;
+	}
+	free(c->body);
+	memcpy(c->country, country, 3);
+	c->generation = generation;
+	c->until = next;
+	c->filled_ms = clock_mono_ms();
+	c->body = text;
+	c->len = strlen(text);
+}
+
 static void plans_list(struct http_req *req)
 {
 	struct db *db = db_or_reply(req);
@@ -255,8 +334,12 @@ static void plans_list(struct http_req *req)
 		http_reply_problem(req, ERR_INVALID_PARAMETER, "Give ?country= or sign in");
 		return;
 	}
+	if (plans_cached_reply(req, country))
+		return;
+	uint64_t generation = bill_catalog_generation(); /* before the read: an import during it refills */
+	int64_t now = clock_now();
 	struct bill_offers offers;
-	enum err e = bill_offers_for_country(db, country, clock_now(), &offers);
+	enum err e = bill_offers_for_country(db, country, now, &offers);
 	if (e == ERR_COUNTRY_NOT_SUPPORTED) {
 		char detail[96];
 		snprintf(detail, sizeof detail, "No plans are sold in %s", country);
@@ -270,10 +353,11 @@ static void plans_list(struct http_req *req)
 	json_t *data = json_array();
 	for (size_t i = 0; i < offers.count; i++)
 		json_array_append_new(data, offer_json(&offers.items[i]));
-	http_reply_json(req, 200,
-			json_pack("{s:s, s:s, s:I, s:o}", "country", country, "currency",
-				  offers.items[0].price.amount.currency, "catalog_version",
-				  (json_int_t)offers.catalog_version, "data", data));
+	json_t *body = json_pack("{s:s, s:s, s:I, s:o}", "country", country, "currency",
+				 offers.items[0].price.amount.currency, "catalog_version",
+				 (json_int_t)offers.catalog_version, "data", data);
+	plans_cache_fill(db, country, generation, offers.catalog_version, now, body);
+	http_reply_json(req, 200, body);
 }
 
 static void plans_countries(struct http_req *req)

@@ -140,6 +140,13 @@ enum err inv_set_subscription(struct db *db, const char *invoice_id, const char 
 /* The credit notes of an invoice, oldest first, as a new JSON array
  * ({id, number, amount, tax, reason, created_at}). */
 enum err inv_credit_notes_json(struct db *db, const char *invoice_id, json_t **out);
+/* ---- add-ons (addons.c) ---- */
+
+/* For the renewal run: add one `addon` line per add-on of subscription `sub`
+ * that runs at `period_start` (ends_at unset or later) to the renewal draft
+ * `d`, at the add-on's snapshot price for the whole period. */
+enum err bill_addon_renewal_lines(struct db *db, const struct bill_subscription *sub,
+				  struct inv_draft *d, int64_t period_start, int64_t period_end);
 
 /* The UTC calendar date of `t`. */
 void bill_civil_date(int64_t t, int64_t *y, int64_t *m, int64_t *d);

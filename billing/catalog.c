@@ -10,6 +10,7 @@
  */
 #include <sodium.h>
 #include <stdarg.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -20,6 +21,11 @@
 #include "core/data.h"
 #include "core/events.h"
 #include "core/log.h"
+
+/* Bumped after each import that made a new version (bill_catalog_generation). */
+static atomic_uint_fast64_t catalog_generation = 1;
+
+uint64_t bill_catalog_generation(void) { return atomic_load(&catalog_generation); }
 
 #define CATALOG_ERRORS_MAX 100
 
@@ -753,6 +759,8 @@ enum err bill_catalog_import_as(struct db *db, const char *json_text, const stru
 	crypto_generichash(hash, sizeof hash, (const unsigned char *)json_text, strlen(json_text), NULL, 0);
 	sodium_bin2hex(c.checksum, sizeof c.checksum, hash, sizeof hash);
 	e = db_transaction(db, import_tx, &c);
+	if (e == ERR_OK && c.created)
+		atomic_fetch_add(&catalog_generation, 1);
 	if (e == ERR_OK) {
 		*version = c.version;
 		if (created)
@@ -830,6 +838,29 @@ void cat_devices_format(unsigned bits, char *buf, size_t cap)
 			return;
 		used += (size_t)n;
 	}
+}
+
+enum err bill_offers_next_change(struct db *db, const char *country, int64_t version, int64_t at,
+				 int64_t *next)
+{
+	struct db_stmt *st = NULL;
+	*next = INT64_MAX;
+	enum err e = db_prepare(db,
+				"SELECT MIN(t) FROM (SELECT MIN(effective_from) AS t FROM price_points"
+				" WHERE catalog_version = ?1 AND country = ?2 AND effective_from > ?3"
+				" UNION ALL SELECT MIN(effective_from) FROM addon_prices"
+				" WHERE catalog_version = ?1 AND country = ?2 AND effective_from > ?3)",
+				&st);
+	if (e != ERR_OK)
+		return e;
+	db_bind_int64(st, 1, version);
+	db_bind_text(st, 2, country);
+	db_bind_int64(st, 3, at);
+	e = db_step_row(st);
+	if (e == ERR_OK && !db_column_is_null(st, 0))
+		*next = db_column_int64(st, 0);
+	db_done(st);
+	return e;
 }
 
 enum err cat_current_version(struct db *db, int64_t *version)

@@ -52,16 +52,14 @@ void bill_run_set_fault(bill_run_fault_fn fn, void *ctx)
 	" s.period_index, s.current_period_start, s.current_period_end,"                         \
 	" s.cancel_at_period_end, s.scheduled_plan_code, s.failed_payments, s.next_retry_at,"    \
 	" s.on_hold_since, s.dunning_since, s.dunning_hard, pm.id, pm.provider,"                 \
-	" pm.provider_token, cb.balance, ad.quantity"
+	" pm.provider_token, cb.balance"
 
 #define DUE_FROM                                                                                \
 	" FROM subscriptions s"                                                                  \
 	" LEFT JOIN payment_methods pm ON pm.account_id = s.account_id AND pm.is_default = 1"    \
 	"   AND pm.removed_at IS NULL"                                                           \
 	" LEFT JOIN credit_balances cb ON cb.account_id = s.account_id"                          \
-	"   AND cb.currency = s.currency"                                                        \
-	" LEFT JOIN subscription_addons ad ON ad.subscription_id = s.id"                         \
-	"   AND ad.addon = 'extra_member'"
+	"   AND cb.currency = s.currency"
 
 static void copy_text(char *dst, size_t cap, const char *src)
 {
@@ -107,7 +105,6 @@ static enum err read_due(struct db_stmt *st, struct due_sub *r)
 		copy_text(r->pm.token, sizeof r->pm.token, db_column_text(st, 24));
 	}
 	r->credit_balance = db_column_int64(st, 25);
-	r->addon_quantity = db_column_int64(st, 26);
 	return ERR_OK;
 }
 
@@ -300,28 +297,19 @@ static enum err end_subscription(struct db *db, const struct due_sub *r, int64_t
 	return e;
 }
 
-/* The line of an add-on: quantity x the catalog's add-on price at `at`. */
-static enum err addon_line(struct db *db, struct inv_draft *d, const struct due_sub *r,
-			   const char *plan_code, const struct bill_price *rule, int64_t at,
-			   int64_t start, int64_t end)
+/* The add-ons that run into the new period (billing/addons.c: each at the
+ * price it was bought at), as lines of the renewal invoice. */
+static enum err addon_lines(struct db *db, struct inv_draft *d, const struct due_sub *r,
+			    const char *plan_code, const struct bill_price *price, int64_t start, int64_t end)
 {
-	struct bill_offer offer;
-	struct money amount;
-	int64_t version = 0;
-	char desc[INV_DESCRIPTION_MAX];
-	enum err e = cat_offer(db, r->country, plan_code, at, &offer, &version);
-	if (e != ERR_OK || !offer.has_extra_member_price)
-		return e == ERR_OK || e == ERR_UNKNOWN_PLAN || e == ERR_PLAN_NOT_AVAILABLE_IN_REGION ? ERR_OK : e;
-	int64_t qty = r->addon_quantity;
-	if (qty > offer.plan.extra_member_slots)
-		qty = offer.plan.extra_member_slots;
-	if (qty <= 0)
-		return ERR_OK;
-	e = money_scale(&offer.extra_member_price, qty, 1, &amount);
-	if (e != ERR_OK)
-		return e;
-	snprintf(desc, sizeof desc, "Extra member x %" PRId64, qty);
-	return inv_add_line(d, BILL_LINE_ADDON, desc, NULL, &amount, rule, start, end);
+	struct bill_subscription s;
+	memset(&s, 0, sizeof s);
+	copy_text(s.id, sizeof s.id, r->id);
+	copy_text(s.account_id, sizeof s.account_id, r->account_id);
+	copy_text(s.plan.code, sizeof s.plan.code, plan_code);
+	copy_text(s.country, sizeof s.country, r->country);
+	s.price = *price;
+	return bill_addon_renewal_lines(db, &s, d, start, end);
 }
 
 static enum err renew_one(struct run_ctx *c, const struct due_sub *r, int64_t now,
@@ -404,8 +392,8 @@ static enum err renew_one(struct run_ctx *c, const struct due_sub *r, int64_t no
 	bill_date_text(end, b, sizeof b);
 	snprintf(desc, sizeof desc, "%s, %s - %s", name, a, b);
 	e = inv_add_line(&d, BILL_LINE_PLAN, desc, plan_code, &price.amount, &price, start, end);
-	if (e == ERR_OK && r->addon_quantity > 0)
-		e = addon_line(db, &d, r, plan_code, &price, due, start, end);
+	if (e == ERR_OK)
+		e = addon_lines(db, &d, r, plan_code, &price, start, end);
 	if (e == ERR_OK)
 		e = inv_total(&d);
 	if (e != ERR_OK)

@@ -329,14 +329,6 @@ enum err bill_refundable(struct db *db, const char *invoice_id, struct money *le
  * view is bill_invoice_json).  ERR_NOT_FOUND when absent. */
 enum err bill_invoice_json_staff(struct db *db, const char *invoice_id, json_t **out);
 
-/* ---- add-ons ------------------------------------------------------------------------ */
-
-/* Set how many extra-member slots the account's live subscription pays for,
- * billed from the next renewal at the catalog's add-on price then.
- * ERR_NOT_FOUND (no live subscription); ERR_INVALID_STATE (not active);
- * ERR_INVALID_PARAMETER (more than the plan's slots, or negative). */
-enum err bill_addon_set_quantity(struct db *db, const char *account_id, int64_t quantity);
-
 /* ---- catalog import by staff ---------------------------------------------------------- */
 
 /* bill_catalog_import() (billing.h) with the import audited through `actor`

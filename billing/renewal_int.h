@@ -14,8 +14,8 @@
 #define DAY_S INT64_C(86400)
 
 /* A subscription as the billing run reads it: the row, its default payment
- * method, its credit balance in its currency and its add-on quantity, read
- * by one query under the write lock. */
+ * method and its credit balance in its currency, read by one query under
+ * the write lock. */
 struct due_sub {
 	char id[IDS_MAX];
 	char account_id[IDS_MAX];
@@ -39,7 +39,6 @@ struct due_sub {
 	bool has_pm;
 	struct pm_row pm;
 	int64_t credit_balance;		/* in price.amount.currency */
-	int64_t addon_quantity;		/* extra-member slots paid for */
 };
 
 /* What steps did, added to the run's figures when their batch commits. */

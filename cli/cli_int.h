@@ -47,6 +47,13 @@ int cmd_accounts_sign_out_all(struct ctl *ctl, int argc, char **argv);
 int cmd_accounts_export(struct ctl *ctl, int argc, char **argv);
 int cmd_accounts_erase(struct ctl *ctl, int argc, char **argv);
 
+int cmd_clients_add(struct ctl *ctl, int argc, char **argv);
+int cmd_clients_list(struct ctl *ctl, int argc, char **argv);
+int cmd_clients_disable(struct ctl *ctl, int argc, char **argv);
+int cmd_households_show(struct ctl *ctl, int argc, char **argv);
+int cmd_households_reset(struct ctl *ctl, int argc, char **argv);
+int cmd_households_grant_travel(struct ctl *ctl, int argc, char **argv);
+
 int cmd_notifications_list(struct ctl *ctl, int argc, char **argv);
 int cmd_notifications_resend(struct ctl *ctl, int argc, char **argv);
 int cmd_audit(struct ctl *ctl, int argc, char **argv);

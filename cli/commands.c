@@ -93,6 +93,36 @@ const struct ctl_command ctl_commands[] = {
 	 "  hearthctl accounts erase acc_0123456789abcdefghjkmnpqrs --reason \"erasure request, ticket 5120\"\n",
 	 cmd_accounts_erase, "ID"},
 
+	{"clients", "add", "Register an OAuth client for the device login flow (admin role)",
+	 "  --id CLIENT_ID     the client_id devices send (a-z, 0-9, '.', '_', '-'; required)\n"
+	 "  --name NAME        the app's name, shown to members when they approve (required)\n"
+	 "  --type TYPE        the device type its sign-ins get: tv, console, phone, tablet, web (required)\n"
+	 "  --grants LIST      device_code[,refresh_token] (default both)\n" REASON_OPT JSON_OPT,
+	 "  hearthctl clients add --id acme-tv --name \"Acme TV\" --type tv --reason \"partner launch, ticket P-7\"\n",
+	 cmd_clients_add, NULL},
+	{"clients", "list", "List the OAuth clients of the device login flow", JSON_OPT,
+	 "  hearthctl clients list\n  hearthctl clients list --json | jq -r '.data[] | select(.active) | .client_id'\n",
+	 cmd_clients_list, NULL},
+	{"clients", "disable",
+	 "Disable an OAuth client: no new device sign-ins or code exchanges (admin role)",
+	 REASON_OPT YES_OPT JSON_OPT,
+	 "  hearthctl clients disable acme-tv --reason \"client id leaked, ticket SEC-3\"\n",
+	 cmd_clients_disable, "ID"},
+	{"households", "show",
+	 "A member's household: networks, devices with trust and last-seen, recent playback decisions"
+	 " with reasons, the sharing assessment",
+	 JSON_OPT, "  hearthctl households show acc_0123456789abcdefghjkmnpqrs\n", cmd_households_show, "ACCOUNT"},
+	{"households", "reset",
+	 "Forget a member's household (after a move past the limit); the next TV at home proposes a new one",
+	 REASON_OPT YES_OPT JSON_OPT,
+	 "  hearthctl households reset acc_0123456789abcdefghjkmnpqrs --reason \"moved house, ticket 812\"\n",
+	 cmd_households_reset, "ACCOUNT"},
+	{"households", "grant-travel", "Give one device travel access for N days (not counted in its limit)",
+	 "  --days N           1 to 90 (required)\n" REASON_OPT JSON_OPT,
+	 "  hearthctl households grant-travel dev_0123456789abcdefghjkmnpqrs --days 14 \\\n"
+	 "      --reason \"abroad for work, ticket 913\"\n",
+	 cmd_households_grant_travel, "DEVICE"},
+
 	{"notifications", "list", "Emails and texts sent to an address, newest first",
 	 "  --to ADDRESS       the email address or phone number (required)\n"
 	 "  --limit N          at most N (1-100; default 20)\n" JSON_OPT,

@@ -49,6 +49,39 @@ struct config {
 	const char *dunning_retry_days;	/* "1,3,5,7": retries after a failed renewal */
 	int64_t dunning_hold_days;	/* on hold this long, then ended */
 	const char *supervisor_money_limits; /* "USD 50.00,JPY 7500": most a supervisor refunds or grants */
+	int64_t device_code_ttl_s;	/* device login: how long a code lives (expires_in) */
+	int64_t device_poll_interval_s;	/* device login: the polling interval given out */
+	int64_t user_code_fail_limit;	/* wrong user codes per member before backoff */
+	int64_t user_code_ip_fail_limit; /* wrong user codes per client IP before backoff */
+	int64_t device_code_max_failures; /* wrong confirmations that lock a code */
+	const char *verification_uri;	/* the device page's public URL; "" = issuer + /device */
+	bool cookie_secure;		/* mark the device page's cookie Secure (TLS) */
+	/* households (docs/households.md) */
+	int64_t household_v4_prefix;
+	int64_t household_v6_prefix;
+	int64_t household_window_days;
+	int64_t household_move_limit;
+	int64_t household_move_period_days;
+	int64_t household_code_ttl_s;
+	int64_t household_code_attempts;
+	int64_t household_code_resend_s;
+	int64_t household_code_sends;
+	int64_t verification_fail_limit;
+	int64_t verification_ip_fail_limit;
+	int64_t travel_days;
+	int64_t travel_grants;
+	int64_t travel_period_days;
+	const char *household_enforcement;
+	const char *household_unset;
+	const char *household_policy;
+	int64_t stream_heartbeat_timeout_s;
+	bool sightings_off;
+	int64_t sighting_flush_ms;
+	int64_t sighting_retention_days;
+	int64_t sharing_window_days;
+	int64_t sharing_regular_days;
+	int64_t extra_member_invite_ttl_s;
+	int64_t household_cache_ms;
 };
 
 enum config_result { CONFIG_OK, CONFIG_EXIT_OK, CONFIG_USAGE };

@@ -340,15 +340,31 @@ void db_rollback(struct db *db)
 		sqlite3_exec(db->h, "ROLLBACK", NULL, NULL, NULL);
 }
 
+/* Write transactions of this process take turns on a mutex before BEGIN
+ * IMMEDIATE: SQLite's own busy handler makes a waiting writer sleep 1, 2,
+ * 5, 10... ms, so under contention threads slept far longer than the
+ * writes they waited for.  The busy handler still arbitrates between
+ * processes. */
+static pthread_mutex_t write_turn = PTHREAD_MUTEX_INITIALIZER;
+static _Thread_local bool in_write_turn;
+
 enum err db_transaction(struct db *db, db_tx_fn fn, void *ctx)
 {
 	enum err e = ERR_DB_BUSY;
+	/* A transaction started from inside another on the same thread would
+	 * wait for itself forever: say so instead of hanging. */
+	if (in_write_turn) {
+		log_error("db.nested_transaction", "%s", "db_transaction called inside a transaction");
+		return ERR_INTERNAL;
+	}
 	for (int attempt = 0; attempt < 8; attempt++) {
 		if (attempt > 0) {
 			atomic_fetch_add(&busy_retries, 1);
 			struct timespec ts = {0, (long)(1000000L << (attempt < 6 ? attempt : 6))};
 			nanosleep(&ts, NULL);
 		}
+		pthread_mutex_lock(&write_turn);
+		in_write_turn = true;
 		e = db_begin(db);
 		if (e == ERR_OK) {
 			e = fn(db, ctx);
@@ -357,6 +373,8 @@ enum err db_transaction(struct db *db, db_tx_fn fn, void *ctx)
 			else
 				db_rollback(db);
 		}
+		in_write_turn = false;
+		pthread_mutex_unlock(&write_turn);
 		if (e != ERR_DB_BUSY)
 			return e;
 	}

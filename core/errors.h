@@ -48,6 +48,8 @@
 	X(FORBIDDEN_ROLE, 403, "forbidden_role", "Your role does not allow this action")   \
 	X(ACCOUNT_LOCKED, 403, "account_locked", "The account is locked")                  \
 	X(REASON_REQUIRED, 400, "reason_required", "Admin changes need an X-Hearth-Reason") \
+	X(USER_CODE_INVALID, 404, "user_code_invalid",                                     \
+	  "The code is unknown, expired, already used or locked")                          \
 	/* accounts */                                                                     \
 	X(EMAIL_TAKEN, 409, "email_taken", "An account with this email already exists")    \
 	X(WEAK_PASSWORD, 422, "weak_password", "The password is too weak")                 \
@@ -67,6 +69,35 @@
 	X(INVOICE_NOT_PAID, 409, "invoice_not_paid", "Only a paid invoice can be refunded")   \
 	X(REFUND_TOO_LARGE, 422, "refund_exceeds_refundable",                               \
 	  "The refund is more than what is left to refund on the invoice")                  \
+	/* households */                                                                   \
+	X(DEVICE_REQUIRED, 403, "device_required", "This needs the token of a signed-in device") \
+	X(HOUSEHOLD_REQUIRES_TV, 403, "household_requires_tv", "Only a TV can set the household") \
+	X(HOUSEHOLD_MOVE_LIMIT, 429, "household_move_limit",                               \
+	  "The household was set or moved too often recently")                             \
+	X(VERIFICATION_REQUIRED, 403, "verification_required",                             \
+	  "This device must be verified with a code sent to the account owner")            \
+	X(TRAVEL_LIMIT_REACHED, 403, "travel_limit_reached",                               \
+	  "This device has used up its travel access for now")                             \
+	X(STREAM_LIMIT_REACHED, 409, "stream_limit_reached",                               \
+	  "The plan's streams are all in use")                                             \
+	X(PLAN_NOT_AVAILABLE_ON_DEVICE, 403, "plan_not_available_on_device",               \
+	  "The plan does not play on this kind of device")                                 \
+	X(PROFILE_NOT_ALLOWED, 403, "profile_not_allowed",                                 \
+	  "This profile may not play on this account")                                     \
+	X(STREAM_ENDED, 410, "stream_ended", "The stream slot has ended; start a new one")   \
+	X(INVALID_CODE, 422, "invalid_code", "The code is wrong")                          \
+	X(CHALLENGE_CLOSED, 410, "challenge_closed",                                       \
+	  "The code expired, was already used or had too many wrong tries")                \
+	X(EXTRA_MEMBERS_NOT_IN_PLAN, 409, "extra_members_not_in_plan",                     \
+	  "The plan has no extra-member slots")                                            \
+	X(EXTRA_MEMBER_SLOTS_FULL, 409, "extra_member_slots_full",                         \
+	  "Every extra-member slot of the plan is taken")                                  \
+	X(INVITATION_INVALID, 404, "invitation_invalid",                                   \
+	  "The invitation is unknown, expired, withdrawn or already accepted")             \
+	X(INVITEE_NOT_ELIGIBLE, 409, "invitee_not_eligible",                               \
+	  "This account cannot become an extra member")                                    \
+	X(PROFILE_NOT_TRANSFERABLE, 409, "profile_not_transferable",                       \
+	  "This profile cannot be transferred")                                            \
 	/* money */                                                                        \
 	X(UNKNOWN_CURRENCY, 422, "unknown_currency", "The currency is not supported")      \
 	X(CURRENCY_MISMATCH, 422, "currency_mismatch", "The amounts are in different currencies") \

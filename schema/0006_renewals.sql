@@ -1,5 +1,6 @@
 -- Renewals (issue 7): billing runs, dunning, scheduled price changes,
--- account credit, refunds as credit notes, and subscription add-ons.
+-- account credit and refunds as credit notes.  (Add-ons on a subscription
+-- are 0008's subscription_addons, billed at renewal by billing/addons.c.)
 -- Owner: billing/.  The rules are in docs/billing.md ("Renewals" onwards).
 --
 -- Money columns are integers in the currency's minor units next to an
@@ -151,15 +152,4 @@ CREATE INDEX credit_notes_invoice ON credit_notes (invoice_id, created_at);
 CREATE TABLE credit_note_counters (
     year       INTEGER PRIMARY KEY,
     last_value INTEGER NOT NULL
-);
-
--- ---- add-ons ---------------------------------------------------------------------------
--- Extra-member slots a subscription pays for, billed at each renewal at the
--- add-on price of the catalog then in force.
-CREATE TABLE subscription_addons (
-    subscription_id TEXT NOT NULL REFERENCES subscriptions (id),
-    addon           TEXT NOT NULL CHECK (addon IN ('extra_member')),
-    quantity        INTEGER NOT NULL CHECK (quantity >= 0),
-    updated_at      INTEGER NOT NULL,
-    PRIMARY KEY (subscription_id, addon)
 );

@@ -16,13 +16,13 @@ _hearthctl()
     fi
 
     local globals="--url --token --json --yes --reason --help"
-    local groups="login logout whoami staff accounts notifications audit events db keys catalog billing prices refunds credits"
+    local groups="login logout whoami staff accounts households notifications audit events db keys catalog billing prices refunds credits"
 
     # Values of options.
     case "$prev" in
         --role) COMPREPLY=($(compgen -W "agent supervisor admin" -- "$cur")); return ;;
         --db|--output|--key-file) COMPREPLY=($(compgen -f -- "$cur")); return ;;
-        --url|--token|--reason|--email|--name|--to|--target|--staff|--since|--after|--type|--limit|--interval|--until|--plan|--country|--amount|--effective|--notice-days|--grandfather-months|--currency)
+        --url|--token|--reason|--email|--name|--to|--target|--staff|--since|--after|--type|--limit|--interval|--days|--until|--plan|--country|--amount|--effective|--notice-days|--grandfather-months|--currency)
             return ;;
     esac
 
@@ -31,7 +31,7 @@ _hearthctl()
     for ((i = 1; i < cword; i++)); do
         w="${words[i]}"
         case "$w" in
-            --url|--token|--reason|--role|--db|--output|--key-file|--email|--name|--to|--target|--staff|--since|--after|--type|--limit|--interval|--until|--plan|--country|--amount|--effective|--notice-days|--grandfather-months|--currency)
+            --url|--token|--reason|--role|--db|--output|--key-file|--email|--name|--to|--target|--staff|--since|--after|--type|--limit|--interval|--days|--until|--plan|--country|--amount|--effective|--notice-days|--grandfather-months|--currency)
                 ((i++)); continue ;;
             -*) continue ;;
         esac
@@ -50,6 +50,7 @@ _hearthctl()
         audit) opts="--target --staff --since --limit" ;;
         staff) subs="create add list disable set-role" ;;
         accounts) subs="search show lock unlock sign-out-all export erase" ;;
+        households) subs="show reset grant-travel" ;;
         notifications) subs="list resend" ;;
         events) subs="tail" ;;
         db) subs="migrate status" ;;
@@ -73,6 +74,7 @@ _hearthctl()
             for ((i = 1; i < cword; i++)); do [[ "${words[i]}" != -* ]] && ((npos++)); done
             if ((npos == 3)); then COMPREPLY=($(compgen -W "agent supervisor admin" -- "$cur")); return; fi ;;
         "accounts export") opts="--output" ;;
+        "households grant-travel") opts="--days" ;;
         "notifications list") opts="--to --limit" ;;
         "events tail") opts="--after --type --limit --follow --interval" ;;
         "db migrate"|"db status") opts="--db" ;;

@@ -18,6 +18,15 @@
 #   BENCH_BUILD_DIR    where Release is built (default build-bench)
 #   BENCH_STRICT       1: exit 1 when a figure is below its goal (default 0)
 #   BENCH_KEEP_TMP     1: keep the temporary directory (logs, databases)
+#   BENCH_SIGNIN_ACCOUNTS    members signed in in rotation by signin and
+#                            healthz-under-signin (default 16; sign-up hashes
+#                            with the default Argon2id parameters, ~0.3 s each
+#                            per core here)
+#   BENCH_ME_TOKENS          distinct tokens the me benchmark rotates (default 1000)
+#   BENCH_SUBSCRIBERS        members who subscribe once each per round (default 1000)
+#   BENCH_HEALTHZ_CONNECTIONS, BENCH_HEALTHZ_DELAY_MS  healthz-under-signin's
+#                            probe: connections, pause between a connection's
+#                            requests (defaults 4 and 10: <= 400 req/s)
 
 # shellcheck source=scripts/lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
@@ -30,8 +39,19 @@ BENCH_WARMUP=${BENCH_WARMUP:-2}
 BENCH_BUILD_DIR=${BENCH_BUILD_DIR:-$BENCH_ROOT/build-bench}
 BENCH_STRICT=${BENCH_STRICT:-0}
 BENCH_KEEP_TMP=${BENCH_KEEP_TMP:-0}
+BENCH_SIGNIN_ACCOUNTS=${BENCH_SIGNIN_ACCOUNTS:-16}
+BENCH_ME_TOKENS=${BENCH_ME_TOKENS:-1000}
+BENCH_SUBSCRIBERS=${BENCH_SUBSCRIBERS:-1000}
+BENCH_HEALTHZ_CONNECTIONS=${BENCH_HEALTHZ_CONNECTIONS:-4}
+BENCH_HEALTHZ_DELAY_MS=${BENCH_HEALTHZ_DELAY_MS:-10}
 readonly BENCH_WRK_THREADS=2
 readonly BENCH_WRK_SCRIPT=$BENCH_ROOT/bench/wrk_report.lua
+# The wrk scripts find wrk_report.lua (their RESULT line) here.
+export BENCH_LUA_DIR=$BENCH_ROOT/bench
+# Cheap Argon2id parameters (what the API tests use) for benchmarks that need
+# many members but do not measure hashing: making 1000 members with the
+# default parameters would take minutes on 2 cores.
+readonly BENCH_CHEAP_PWHASH=(--pwhash-opslimit 1 --pwhash-memlimit 8192)
 # What the benchmarks need beyond the project's HEARTH_PACKAGES (scripts/lib.sh);
 # the build's own list is repeated so the bench still has it if that list shrinks.
 readonly BENCH_PACKAGES=(build-essential cmake pkg-config libsqlite3-dev libsodium-dev
@@ -44,7 +64,8 @@ declare -A BENCH_LOG_OF=() BENCH_LABEL_OF=() # server pid -> its log, its label
 BENCH_REPORTS=()       # one summary line per bench_report
 BENCH_STATUS=0         # 1 once any benchmark failed to give a valid figure
 
-# The benchmark registry: bench_register adds a name; its function is bench_<name>.
+# The benchmark registry: bench_register adds a name; its function is
+# bench_<name> with any '-' read as '_'.
 BENCH_NAMES=()
 declare -A BENCH_GOAL=() BENCH_DESC=()
 
@@ -52,18 +73,35 @@ bench_log() { printf '%s\n' "bench: $*" >&2; }
 bench_die() { printf '%s\n' "bench: $*" >&2; exit 1; }
 
 # bench_register NAME GOAL DESCRIPTION: a benchmark named NAME, run by the
-# function bench_NAME, passes when its figure is at least GOAL x its floor.
+# function bench_NAME ('-' in NAME is '_' in the function's name).  GOAL is
+# one of:
+#   0.80       it passes when its figure is at least 0.80 x its floor (bench_report)
+#   p99<50     it passes when its p99 latency is under 50 ms (bench_report_latency)
+#   -          no goal: the figure is printed (bench_report_figure)
 bench_register() {
 	local name=$1 goal=$2 desc=$3
-	[[ $name =~ ^[a-z0-9_]+$ ]] || bench_die "benchmark name '$name' must be [a-z0-9_]+"
+	[[ $name =~ ^[a-z0-9][a-z0-9_-]*$ ]] || bench_die "benchmark name '$name' must be [a-z0-9_-]+"
+	local goal_form='^([0-9]+(\.[0-9]+)?|p99<[0-9]+|-)$'
+	[[ $goal =~ $goal_form ]] || bench_die "benchmark $name: goal '$goal' is not a ratio, p99<MS or -"
 	BENCH_NAMES+=("$name")
 	BENCH_GOAL[$name]=$goal
 	BENCH_DESC[$name]=$desc
 }
 
+# bench_goal_text NAME: the goal as people read it ("goal >= 0.80").
+bench_goal_text() {
+	local goal=${BENCH_GOAL[$1]}
+	case $goal in
+	-) printf 'no goal' ;;
+	p99\<*) printf 'goal p99 < %s ms' "${goal#p99<}" ;;
+	*) printf 'goal >= %s' "$goal" ;;
+	esac
+}
+
 bench_check_settings() {
 	local v
-	for v in BENCH_SECONDS BENCH_CONNECTIONS BENCH_ROUNDS; do
+	for v in BENCH_SECONDS BENCH_CONNECTIONS BENCH_ROUNDS BENCH_SIGNIN_ACCOUNTS BENCH_ME_TOKENS \
+		BENCH_SUBSCRIBERS BENCH_HEALTHZ_CONNECTIONS BENCH_HEALTHZ_DELAY_MS; do
 		[[ ${!v} =~ ^[1-9][0-9]*$ ]] || bench_die "$v must be a whole number of at least 1, not '${!v}'"
 	done
 	[[ $BENCH_WARMUP =~ ^[0-9]+$ ]] || bench_die "BENCH_WARMUP must be a whole number, not '$BENCH_WARMUP'"
@@ -209,15 +247,36 @@ bench_stop_server() {
 # BENCH_CONNECTIONS connections on 2 wrk threads, and set WRK_RPS,
 # WRK_REQUESTS, WRK_P50 and WRK_P99 (ms), WRK_ERRORS, WRK_NON2XX and WRK_SOCKET_ERRORS from the
 # RESULT line of bench/wrk_report.lua.  wrk's full output goes to WRK_LOG.
+# A benchmark changes how wrk runs by setting, with `local` before the call
+# (bash's dynamic scope hands them down) or as `name=value bench_wrk ...`
+# for one call: wrk_lua (a script that ends with
+# wrk_report.lua's RESULT line; default wrk_report.lua itself), wrk_conns,
+# wrk_threads, wrk_timeout (wrk's per-request timeout, default 2s).
 bench_wrk() {
+	bench_wrk_start "$@"
+	bench_wrk_finish "$WRK_PID" "$WRK_LOG" "$2"
+}
+
+# bench_wrk_start SECONDS URL [WRK_ARG...]: bench_wrk's wrk in the
+# background: sets WRK_PID and WRK_LOG for bench_wrk_finish.
+bench_wrk_start() {
 	local secs=$1 url=$2
 	shift 2
 	WRK_LOG=$BENCH_TMP/wrk.$((++BENCH_WRK_RUNS)).log
-	if ! wrk -t"$BENCH_WRK_THREADS" -c"$BENCH_CONNECTIONS" -d"${secs}s" -s "$BENCH_WRK_SCRIPT" \
-		"$@" "$url" >"$WRK_LOG" 2>&1; then
-		cat "$WRK_LOG" >&2
+	wrk -t"${wrk_threads:-$BENCH_WRK_THREADS}" -c"${wrk_conns:-$BENCH_CONNECTIONS}" -d"${secs}s" \
+		--timeout "${wrk_timeout:-2s}" -s "${wrk_lua:-$BENCH_WRK_SCRIPT}" "$@" "$url" >"$WRK_LOG" 2>&1 &
+	WRK_PID=$!
+}
+
+# bench_wrk_finish PID LOG URL: wait for a bench_wrk_start and set the WRK_*
+# figures from its LOG.
+bench_wrk_finish() {
+	local pid=$1 log=$2 url=$3
+	if ! wait "$pid"; then
+		cat "$log" >&2
 		bench_die "wrk failed against $url"
 	fi
+	WRK_LOG=$log
 	local line
 	line=$(grep '^RESULT ' "$WRK_LOG" | tail -n 1) || bench_die "wrk printed no RESULT line (see $WRK_LOG)"
 	WRK_RPS=$(bench_field "$line" rps)
@@ -324,11 +383,52 @@ bench_print_best() {
 
 bench_gt() { awk -v a="$1" -v b="$2" 'BEGIN { exit !(a + 0 > b + 0) }'; }
 
-# bench_report NAME FIGURE FLOOR UNIT [ERRORS]: print the benchmark's line:
+# bench_wait_idle PID: wait (at most 30 s) until PID has used no CPU for
+# 0.3 s: a server still finishing the requests wrk abandoned at its deadline
+# (queued sign-ins) must not steal CPU from the next measurement.
+bench_wait_idle() {
+	local pid=$1 i t0 t1
+	t0=$(bench_cpu_ticks "$pid") || bench_server_died "$pid"
+	for ((i = 0; i < 100; i++)); do
+		sleep 0.3
+		t1=$(bench_cpu_ticks "$pid") || bench_server_died "$pid"
+		((t1 > t0)) || return 0
+		t0=$t1
+	done
+	bench_log "${BENCH_LABEL_OF[$pid]:-server} (pid $pid) still busy after 30 s"
+}
+
+# bench_peak_kib PID: the process's peak resident memory so far (VmHWM), in KiB.
+bench_peak_kib() {
+	awk '/^VmHWM:/ { print $2; found = 1 } END { exit !found }' "/proc/$1/status" 2>/dev/null ||
+		bench_server_died "$1"
+}
+
+# bench_members URL COUNT FILE [ARG...]: make COUNT members in the hearthd at
+# URL with bench_tool_members create (ARG: --payment-method, --threads N)
+# and write them to FILE (email, password, access token a line).  Prints
+# how long it took.
+bench_members() {
+	local url=$1 count=$2 file=$3
+	shift 3
+	local log=$BENCH_TMP/members.$((++BENCH_MEMBER_RUNS)).log line
+	if ! "$BENCH_BUILD_DIR/bench_tool_members" create --url "$url" --count "$count" --out "$file" \
+		"$@" >"$log" 2>&1; then
+		cat "$log" >&2
+		bench_die "could not make $count members at $url"
+	fi
+	line=$(grep '^RESULT ' "$log" | tail -n 1) || bench_die "bench_tool_members printed no RESULT (see $log)"
+	printf '  made %d members in %.1f s (%.1f/s)%s\n' "$count" "$(bench_field "$line" seconds)" \
+		"$(bench_field "$line" rps)" "$( (($# > 0)) && printf ' with: %s' "$*")"
+}
+BENCH_MEMBER_RUNS=0
+
+# bench_report NAME FIGURE FLOOR UNIT [ERRORS [NOTE]]: print the benchmark's line:
 # figure, floor, ratio, goal (from bench_register) and PASS or BELOW; any
-# ERRORS (failed or non-2xx requests) make it INVALID instead.
+# ERRORS (failed or non-2xx requests) make it INVALID instead.  NOTE is
+# appended in parentheses (a second figure worth keeping in the summary).
 bench_report() {
-	local name=$1 figure=$2 floor=$3 unit=$4 errors=${5:-0}
+	local name=$1 figure=$2 floor=$3 unit=$4 errors=${5:-0} note=${6:-}
 	local goal=${BENCH_GOAL[$name]}
 	local ratio verdict
 	ratio=$(awk -v f="$figure" -v b="$floor" 'BEGIN { if (b > 0) printf "%.3f", f / b; else print "nan" }')
@@ -342,9 +442,54 @@ bench_report() {
 		if [[ $BENCH_STRICT == 1 ]]; then BENCH_STATUS=1; fi
 	fi
 	local line
-	line=$(printf '%-10s figure %10.1f %s  floor %10.1f %s  ratio %s  goal >= %s  %s' \
+	line=$(printf '%-20s figure %10.1f %s  floor %10.1f %s  ratio %s  goal >= %s  %s' \
 		"$name" "$figure" "$unit" "$floor" "$unit" "$ratio" "$goal" "$verdict")
 	if ((errors > 0)); then line+="  ($errors failed or non-2xx requests)"; fi
-	printf 'REPORT %s\n' "$line"
-	BENCH_REPORTS+=("$line")
+	if [[ -n $note ]]; then line+="  ($note)"; fi
+	bench_report_line "$line"
+}
+
+bench_report_line() {
+	printf 'REPORT %s\n' "$1"
+	BENCH_REPORTS+=("$1")
+}
+
+# bench_report_latency NAME P50 P99 [ERRORS]: the line of a benchmark whose
+# goal is p99<MS: both latencies (ms), and PASS when P99 is under MS.
+bench_report_latency() {
+	local name=$1 p50=$2 p99=$3 errors=${4:-0}
+	local limit=${BENCH_GOAL[$name]#p99<} verdict
+	if ((errors > 0)); then
+		verdict=INVALID
+		BENCH_STATUS=1
+	elif awk -v p="$p99" -v l="$limit" 'BEGIN { exit !(p + 0 < l + 0) }'; then
+		verdict=PASS
+	else
+		verdict=BELOW
+		if [[ $BENCH_STRICT == 1 ]]; then BENCH_STATUS=1; fi
+	fi
+	local line
+	line=$(printf '%-20s p50 %8.3f ms  p99 %8.3f ms  goal p99 < %s ms  %s' "$name" "$p50" "$p99" "$limit" "$verdict")
+	if ((errors > 0)); then line+="  ($errors failed or non-2xx requests)"; fi
+	bench_report_line "$line"
+}
+
+# bench_report_figure NAME FIGURE UNIT [FLOOR FLOOR_UNIT] [ERRORS]: the line
+# of a benchmark without a goal: its figure, and beside it a floor (not a
+# ratio goal: what the figure is bounded by) when one was measured.
+bench_report_figure() {
+	local name=$1 figure=$2 unit=$3 floor=${4:-} floor_unit=${5:-} errors=${6:-0}
+	local line verdict=INFO
+	if ((errors > 0)); then
+		verdict=INVALID
+		BENCH_STATUS=1
+	fi
+	line=$(printf '%-20s figure %10.1f %s' "$name" "$figure" "$unit")
+	if [[ -n $floor ]]; then
+		line+=$(printf '  floor %10.1f %s  ratio %s' "$floor" "$floor_unit" \
+			"$(awk -v f="$figure" -v b="$floor" 'BEGIN { if (b > 0) printf "%.3f", f / b; else print "nan" }')")
+	fi
+	line+="  no goal  $verdict"
+	if ((errors > 0)); then line+="  ($errors failed requests)"; fi
+	bench_report_line "$line"
 }

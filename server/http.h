@@ -36,6 +36,8 @@ enum http_route_flags {
 	HTTP_TEST_ONLY = 1u << 6,	/* exists only in test mode */
 	HTTP_NO_STORE = 1u << 7,	/* reply with Cache-Control: no-store */
 	HTTP_IDEMPOTENT = 1u << 8,	/* honour Idempotency-Key (POSTs that create or charge) */
+	HTTP_OAUTH_ERRORS = 1u << 9,	/* OAuth endpoints: the server's own 400/413/415 answers
+					 * are OAuth error objects (see http_reply_oauth_error) */
 };
 
 /* What authentication found; kind is HTTP_PRINCIPAL_NONE without a token. */
@@ -97,6 +99,24 @@ void http_reply_invalid(struct http_req *req, json_t *errors);
 
 /* A problem with extra members merged into the document (stolen). */
 void http_reply_problem_ext(struct http_req *req, enum err e, const char *detail, json_t *extra);
+
+/* An OAuth error response (RFC 6749 section 5.2): `status` with the JSON
+ * object {"error": `error`, "error_description": `description`} as
+ * application/json, and Cache-Control: no-store and Pragma: no-cache.  A
+ * 401 carries WWW-Authenticate: Basic realm="hearth" unless the handler set
+ * its own challenge.  The server uses it for the body errors (wrong content
+ * type, malformed form, too large: 400 invalid_request) of HTTP_OAUTH_ERRORS
+ * routes. */
+void http_reply_oauth_error(struct http_req *req, int status, const char *error,
+			    const char *description);
+/* Reply later, from another thread, without holding a server thread while
+ * waiting (the households area waits for a batched commit this way).  The
+ * handler calls http_defer() before handing `req` on and returns without
+ * replying; the connection is suspended.  Whoever holds `req` then replies
+ * with one http_reply_*() call and calls http_deferred_done(), after which
+ * `req` must not be touched.  Not for HTTP_IDEMPOTENT or HTTP_OFFLOAD routes. */
+void http_defer(struct http_req *req);
+void http_deferred_done(struct http_req *req);
 
 /* Add a response header (copied).  Call before the reply. */
 void http_add_header(struct http_req *req, const char *name, const char *value);

@@ -22,6 +22,7 @@
 #include "core/db.h"
 #include "core/log.h"
 #include "core/migrate.h"
+#include "households/households.h"
 #include "server/server.h"
 
 static int write_port_file(const char *path, unsigned port)
@@ -148,11 +149,19 @@ int main(int argc, char **argv)
 	sigaddset(&set, SIGINT);
 	pthread_sigmask(SIG_BLOCK, &set, NULL);
 	signal(SIGPIPE, SIG_IGN);
+	/* After the mask: hh_init starts the sightings writer thread. */
+	if (hh_init(&cfg) != ERR_OK) {
+		fprintf(stderr, "hearthd: a household setting is malformed; the log above says which\n");
+		auth_shutdown();
+		db_close_all();
+		return 2;
+	}
 
 	server_register_core_routes();
 	auth_http_register();
 	accounts_http_register();
 	billing_http_register();
+	households_http_register();
 	/* The staff area: admin routes and the staff resolver of auth. */
 	admin_init(&cfg);
 	admin_http_register();
@@ -170,6 +179,7 @@ int main(int argc, char **argv)
 	if (server_start(&cfg, &srv, &port) != ERR_OK) {
 		fprintf(stderr, "hearthd: cannot listen on %s\n", cfg.listen);
 		bill_scheduler_stop();
+		hh_shutdown();
 		auth_shutdown();
 		db_close_all();
 		return 1;
@@ -178,6 +188,7 @@ int main(int argc, char **argv)
 		fprintf(stderr, "hearthd: cannot write %s: %s\n", cfg.port_file, strerror(errno));
 		server_shutdown(srv, 0);
 		bill_scheduler_stop();
+		hh_shutdown();
 		auth_shutdown();
 		db_close_all();
 		return 1;
@@ -187,6 +198,8 @@ int main(int argc, char **argv)
 	log_info("server.stopping", "signal=%s", sig == SIGTERM ? "TERM" : "INT");
 	server_shutdown(srv, 30000);
 	bill_scheduler_stop();
+	/* After the server: the last sightings counted are written. */
+	hh_shutdown();
 	auth_shutdown();
 	db_close_all();
 	log_info("server.stopped", "%s", "");

@@ -55,7 +55,8 @@ struct http_req {
 	int nheaders;
 	struct header headers[MAX_HEADERS];
 	/* offload */
-	int offloaded;	      /* handed to the slow-work pool */
+	int offloaded;	      /* handed to the slow-work pool, or deferred */
+	int deferred;	      /* the handler replies later (http_defer) */
 	atomic_int offload_done;
 	struct http_req *next_job;
 };
@@ -228,6 +229,36 @@ void http_reply_problem_ext(struct http_req *r, enum err e, const char *detail, 
 void http_reply_problem(struct http_req *r, enum err e, const char *detail)
 {
 	http_reply_problem_ext(r, e, detail, NULL);
+}
+
+void http_reply_oauth_error(struct http_req *r, int status, const char *error,
+			    const char *description)
+{
+	json_t *doc = json_pack("{s:s, s:s}", "error", error, "error_description",
+				description ? description : error);
+	char *text = doc ? json_dumps(doc, JSON_COMPACT) : NULL;
+	json_decref(doc);
+	if (!text) {
+		http_reply_problem(r, ERR_NOMEM, NULL);
+		return;
+	}
+	if (!has_reply_header(r, "Cache-Control"))
+		http_add_header(r, "Cache-Control", "no-store");
+	if (!has_reply_header(r, "Pragma"))
+		http_add_header(r, "Pragma", "no-cache");
+	if (status == 401 && !has_reply_header(r, "WWW-Authenticate"))
+		http_add_header(r, "WWW-Authenticate", "Basic realm=\"hearth\"");
+	set_reply(r, status, "application/json", text, strlen(text));
+}
+
+/* The server's own answer to a bad body: a problem document, or on OAuth
+ * endpoints an OAuth invalid_request (RFC 6749 section 5.2 says 400). */
+static void reply_body_error(struct http_req *r, unsigned flags, enum err e, const char *detail)
+{
+	if (flags & HTTP_OAUTH_ERRORS)
+		http_reply_oauth_error(r, 400, "invalid_request", detail);
+	else
+		http_reply_problem(r, e, detail);
 }
 
 void http_reply_invalid(struct http_req *r, json_t *errors)
@@ -436,7 +467,7 @@ static void run_handler(struct http_req *r)
 		return;
 	}
 	r->route->fn(r);
-	if (!r->replied) {
+	if (!r->replied && !r->deferred) {
 		log_error("http.no_reply", "route=%s", r->route->pattern);
 		http_reply_problem(r, ERR_INTERNAL, NULL);
 	}
@@ -469,7 +500,7 @@ static void dispatch(struct http_req *r)
 	}
 	unsigned flags = r->route->flags;
 	if (r->body_too_large) {
-		http_reply_problem(r, ERR_BODY_TOO_LARGE, "The request body is larger than the server accepts");
+		reply_body_error(r, flags, ERR_BODY_TOO_LARGE, "The request body is larger than the server accepts");
 		return;
 	}
 	if (flags & HTTP_JSON_BODY) {
@@ -492,12 +523,13 @@ static void dispatch(struct http_req *r)
 		}
 	} else if (flags & HTTP_FORM_BODY) {
 		if (!content_type_is(r, "application/x-www-form-urlencoded")) {
-			http_reply_problem(r, ERR_UNSUPPORTED_MEDIA_TYPE,
-					   "Send the body as application/x-www-form-urlencoded");
+			reply_body_error(r, flags, ERR_UNSUPPORTED_MEDIA_TYPE,
+					 "Send the body as application/x-www-form-urlencoded");
 			return;
 		}
 		if (!parse_form(r)) {
-			http_reply_problem(r, ERR_INVALID_REQUEST, "The form body is malformed or repeats a parameter");
+			reply_body_error(r, flags, ERR_INVALID_REQUEST,
+					 "The form body is malformed or repeats a parameter");
 			return;
 		}
 	}
@@ -641,6 +673,19 @@ static void on_connection(void *cls, struct MHD_Connection *conn, void **socket_
 	else
 		metrics_connection_closed();
 }
+
+/* ---- deferred replies (http.h: http_defer) ---- */
+
+void http_defer(struct http_req *r)
+{
+	/* Like an offloaded request: on_request answers MHD_YES now and sends
+	 * the reply when the connection is resumed. */
+	r->deferred = 1;
+	r->offloaded = 1;
+	MHD_suspend_connection(r->conn);
+}
+
+void http_deferred_done(struct http_req *r) { MHD_resume_connection(r->conn); }
 
 /* ---- slow-work pool: bounded password hashing without stalling the
  * libmicrohttpd threads.  The connection is suspended, a pool thread runs

@@ -433,15 +433,21 @@ START_TEST(extra_member_addon_is_billed_at_renewal)
 {
 	char acc[IDS_MAX];
 	struct bill_subscription sub = {0};
+	struct bill_addon addon = {0};
+	struct bill_payment_outcome pay = {0};
 	subscribed("US", "standard", acc, &sub);
-	assert_err(bill_addon_set_quantity(db, acc, 2), ERR_INVALID_PARAMETER); /* Standard has 1 slot */
-	assert_err(bill_addon_set_quantity(db, acc, 1), ERR_OK);
+	/* Bought at the first second (households' extra member): the whole
+	 * first period charged at once; from then on, renewed with the plan. */
+	assert_err(db_begin(db), ERR_OK);
+	assert_err(bill_addon_add(db, acc, "extra_member", NULL, &addon, &pay), ERR_OK);
+	assert_err(db_commit(db), ERR_OK);
 	run_at(sub.current_period_end);
 	/* $17.99 + $8.99 = $26.98; tax 148 + 74 (899 x 8.25% = 74.17) = 222. */
 	ck_assert_int_eq(q_int("SELECT total FROM invoices WHERE subscription_id = ?1"
 			       " AND billing_reason = 'subscription_cycle'", sub.id), 2698 + 222);
 	ck_assert_int_eq(q_int("SELECT COUNT(*) FROM invoice_lines l JOIN invoices i ON i.id = l.invoice_id"
-			       " WHERE i.subscription_id = ?1 AND l.kind = 'addon' AND l.amount = 899", sub.id), 1);
+			       " WHERE i.subscription_id = ?1 AND i.billing_reason = 'subscription_cycle'"
+			       " AND l.kind = 'addon' AND l.amount = 899", sub.id), 1);
 }
 END_TEST
 

@@ -347,7 +347,8 @@ START_TEST(every_change_needs_a_reason_and_changes_nothing_without)
 		static const char *const reasons[] = {NULL, "", "   \t "};
 		for (size_t k = 0; k < 3; k++) {
 			struct api_resp *r = change(method, path, admin.token,
-						    strcmp(method, "PATCH") == 0 || strcmp(path, "/admin/v1/staff") == 0
+						    strcmp(method, "PATCH") == 0 || strcmp(path, "/admin/v1/staff") == 0 ||
+								    strcmp(path, "/admin/v1/clients") == 0
 							    ? json_pack("{s:s}", "role", "agent")
 							    : NULL,
 						    reasons[k], NULL);

@@ -1,0 +1,616 @@
+/*
+ * device_flow.c - the OAuth 2.0 Device Authorization Grant (RFC 8628).
+ *
+ * A device asks for a code pair: the device_code (256 random bits, its
+ * secret, stored only as auth_secret_hash("device_code", ...)) and the
+ * user_code the member types (8 letters of BCDFGHJKLMNPQRSTVWXZ: no vowels,
+ * so no words, and no lookalikes; 20^8 is about 2^34.6 codes, which is why
+ * entering codes is throttled per member and per network).  The member
+ * approves or denies the code; the device polls with its device_code and,
+ * once approved, gets a sign-in exactly like a password sign-in, on a new
+ * device.
+ *
+ * What stays true:
+ * - A device code is single use: the exchange deletes its row, so a second
+ *   exchange finds nothing (invalid_grant).  Expired codes answer
+ *   expired_token until they are purged (an hour after expiry, by the next
+ *   authorization request after that, at most once a minute per process);
+ *   then they are unknown.  Decided and locked codes can never be approved again.
+ * - The polling interval lives on the row: a poll sooner than interval_s
+ *   after the previous one is slow_down and adds 5 s to interval_s for
+ *   this and every later poll (RFC 8628 section 3.5).
+ * - A code locks after device_code_max_failures wrong confirmations (the
+ *   web page: wrong passwords or forged forms that name it).
+ */
+#include <sodium.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "accounts/accounts.h"
+#include "auth/auth_int.h"
+#include "core/clock.h"
+#include "core/events.h"
+#include "core/throttle.h"
+
+#define DEVICE_CODE_BYTES 32
+#define DEVICE_CODE_CHARS 43	/* unpadded base64url of 32 bytes */
+#define SLOW_DOWN_STEP_S 5
+#define PURGE_AFTER_S 3600	/* expired rows answer expired_token this long */
+#define PURGE_EVERY_S 60	/* how often a process sweeps them */
+#define WEB_CONFIRM_TTL_S 300
+#define USER_CODE_TRIES 8	/* fresh user codes tried when one is taken */
+
+static const char USER_CODE_ALPHABET[] = "BCDFGHJKLMNPQRSTVWXZ";
+
+static _Atomic int64_t last_purge; /* clock_now() of this process's last sweep */
+
+static const char *network_of(const struct netaddr *client, char *buf, size_t cap)
+{
+	if (!client || (client->family != 4 && client->family != 6))
+		return NULL;
+	netaddr_prefix(client, 24, 56, buf, cap);
+	return buf[0] ? buf : NULL;
+}
+
+bool auth_user_code_normalize(const char *in, char out[AUTH_USER_CODE_LEN + 1])
+{
+	size_t n = 0;
+	out[0] = '\0';
+	if (!in)
+		return false;
+	for (const char *p = in; *p; p++) {
+		char c = *p;
+		if (c == '-' || c == ' ')
+			continue;
+		if (c >= 'a' && c <= 'z')
+			c = (char)(c - 'a' + 'A');
+		if (n == AUTH_USER_CODE_LEN || !strchr(USER_CODE_ALPHABET, c))
+			return false;
+		out[n++] = c;
+	}
+	out[n] = '\0';
+	return n == AUTH_USER_CODE_LEN;
+}
+
+static void user_code_display(const char *norm, char out[AUTH_USER_CODE_LEN + 2])
+{
+	memcpy(out, norm, 4);
+	out[4] = '-';
+	memcpy(out + 5, norm + 4, 4);
+	out[9] = '\0';
+}
+
+static bool device_code_shape_ok(const char *t)
+{
+	size_t n = t ? strlen(t) : 0;
+	if (n != DEVICE_CODE_CHARS)
+		return false;
+	for (size_t i = 0; i < n; i++) {
+		char ch = t[i];
+		if (!((ch >= 'A' && ch <= 'Z') || (ch >= 'a' && ch <= 'z') || (ch >= '0' && ch <= '9') ||
+		      ch == '-' || ch == '_'))
+			return false;
+	}
+	return true;
+}
+
+/* ---- starting an authorization ---- */
+
+struct authorize_ctx {
+	const struct auth_device_request *in;
+	const char *hash;
+	const char *network;
+	struct auth_device_grant *out;
+};
+
+static enum err authorize_tx(struct db *db, void *arg)
+{
+	struct authorize_ctx *c = arg;
+	struct db_stmt *st = NULL;
+	char id[IDS_MAX], code[AUTH_USER_CODE_LEN + 1];
+	int64_t now = clock_now();
+	enum err e = ERR_OK;
+	/* Purging is a sweep, not per-request work: at most once a minute per
+	 * process (a rolled-back purge just happens on a later request). */
+	int64_t last = atomic_load(&last_purge);
+	if (now - last >= PURGE_EVERY_S && atomic_compare_exchange_strong(&last_purge, &last, now)) {
+		e = db_prepare(db, "DELETE FROM device_authorizations WHERE expires_at < ?1", &st);
+		if (e != ERR_OK)
+			return e;
+		db_bind_int64(st, 1, now - PURGE_AFTER_S);
+		e = db_step_done(st);
+		db_done(st);
+		if (e != ERR_OK)
+			return e;
+	}
+	ids_new("dva_", id, sizeof id);
+	for (int attempt = 0; attempt < USER_CODE_TRIES; attempt++) {
+		for (size_t i = 0; i < AUTH_USER_CODE_LEN; i++)
+			code[i] = USER_CODE_ALPHABET[randombytes_uniform(sizeof USER_CODE_ALPHABET - 1)];
+		code[AUTH_USER_CODE_LEN] = '\0';
+		e = db_prepare(db,
+			       "INSERT INTO device_authorizations (id, device_code_hash, user_code, client_id,"
+			       " scope, device_name, device_model, device_ref, network, created_at, expires_at,"
+			       " interval_s) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)"
+			       " ON CONFLICT (user_code) DO NOTHING",
+			       &st);
+		if (e != ERR_OK)
+			return e;
+		db_bind_text(st, 1, id);
+		db_bind_text(st, 2, c->hash);
+		db_bind_text(st, 3, code);
+		db_bind_text(st, 4, c->in->client_id);
+		db_bind_text(st, 5, c->in->scope);
+		db_bind_text(st, 6, c->in->device_name);
+		db_bind_text(st, 7, c->in->device_model);
+		db_bind_text(st, 8, c->in->device_ref);
+		db_bind_text(st, 9, c->network);
+		db_bind_int64(st, 10, now);
+		db_bind_int64(st, 11, now + auth_settings.device_code_ttl_s);
+		db_bind_int64(st, 12, auth_settings.device_poll_interval_s);
+		e = db_step_done(st);
+		db_done(st);
+		if (e != ERR_OK)
+			return e;
+		if (db_changes(db) == 1) {
+			user_code_display(code, c->out->user_code);
+			return events_emit(db, "device_authorization.created", id,
+					   json_pack("{s:s, s:s?}", "client_id", c->in->client_id,
+						     "network", c->network));
+		}
+	}
+	/* Eight taken codes in a row means the live codes fill the space. */
+	return ERR_INTERNAL;
+}
+
+enum err auth_device_authorize(struct db *db, const struct auth_device_request *in,
+			       struct auth_device_grant *out)
+{
+	char hash[AUTH_SECRET_HASH_SIZE], netbuf[NETADDR_STRLEN];
+	memset(out, 0, sizeof *out);
+	enum err e = ids_random_token(DEVICE_CODE_BYTES, out->device_code, sizeof out->device_code);
+	if (e == ERR_OK)
+		e = auth_secret_hash("device_code", out->device_code, hash);
+	if (e != ERR_OK)
+		goto out;
+	struct authorize_ctx c = {in, hash, network_of(in->client, netbuf, sizeof netbuf), out};
+	e = db_transaction(db, authorize_tx, &c);
+	if (e == ERR_OK) {
+		out->expires_in = auth_settings.device_code_ttl_s;
+		out->interval = auth_settings.device_poll_interval_s;
+	}
+out:
+	if (e != ERR_OK)
+		sodium_memzero(out, sizeof *out);
+	return e;
+}
+
+/* ---- polling ---- */
+
+struct poll_ctx {
+	const char *client_id;
+	const char *hash;
+	const struct netaddr *client;
+	enum auth_poll result;
+	struct auth_tokens *tokens;
+};
+
+static enum err poll_tx(struct db *db, void *arg)
+{
+	struct poll_ctx *c = arg;
+	struct db_stmt *st = NULL;
+	char id[IDS_MAX], client_id[AUTH_CLIENT_ID_MAX + 1], status[16], account[IDS_MAX],
+		profile[IDS_MAX];
+	char name[AUTH_DEVICE_TEXT_MAX * 4 + 1], model[AUTH_DEVICE_TEXT_MAX * 4 + 1];
+	int64_t now = clock_now();
+	c->result = AUTH_POLL_INVALID;
+	memset(c->tokens, 0, sizeof *c->tokens);
+	enum err e = db_prepare(db,
+				"SELECT id, client_id, status, expires_at, interval_s, last_poll_at, account_id,"
+				" profile_id, device_name, device_model FROM device_authorizations"
+				" WHERE device_code_hash = ?1",
+				&st);
+	if (e != ERR_OK)
+		return e;
+	db_bind_text(st, 1, c->hash);
+	e = db_step_row(st);
+	if (e != ERR_OK) {
+		db_done(st);
+		return e == ERR_NOT_FOUND ? ERR_OK : e;
+	}
+	auth_copy_col(st, 0, id, sizeof id);
+	auth_copy_col(st, 1, client_id, sizeof client_id);
+	auth_copy_col(st, 2, status, sizeof status);
+	int64_t expires_at = db_column_int64(st, 3);
+	int64_t interval = db_column_int64(st, 4);
+	bool polled = !db_column_is_null(st, 5);
+	int64_t last_poll = db_column_int64(st, 5);
+	auth_copy_col(st, 6, account, sizeof account);
+	auth_copy_col(st, 7, profile, sizeof profile);
+	auth_copy_col(st, 8, name, sizeof name);
+	auth_copy_col(st, 9, model, sizeof model);
+	db_done(st);
+
+	/* Another client's code is as good as unknown to this one (RFC 6749 5.2). */
+	if (strcmp(client_id, c->client_id) != 0)
+		return ERR_OK;
+	if (now >= expires_at) {
+		c->result = AUTH_POLL_EXPIRED;
+		return ERR_OK;
+	}
+	if (strcmp(status, "denied") == 0 || strcmp(status, "locked") == 0) {
+		c->result = AUTH_POLL_DENIED;
+		return ERR_OK;
+	}
+	if (strcmp(status, "approved") == 0) {
+		struct auth_oauth_client cl;
+		struct acct_account member;
+		e = auth_oauth_client_get(db, client_id, &cl);
+		if (e != ERR_OK)
+			return e;
+		e = db_prepare(db, "DELETE FROM device_authorizations WHERE id = ?1", &st);
+		if (e != ERR_OK)
+			return e;
+		db_bind_text(st, 1, id);
+		e = db_step_done(st);
+		db_done(st);
+		if (e != ERR_OK)
+			return e;
+		/* Locked or erased since approving: no sign-in, and the code is spent. */
+		e = acct_get(db, account, &member);
+		if (e == ERR_NOT_FOUND || (e == ERR_OK && strcmp(member.status, "active") != 0)) {
+			c->result = AUTH_POLL_DENIED;
+			return ERR_OK;
+		}
+		if (e != ERR_OK)
+			return e;
+		struct auth_device dev = {NULL, name[0] ? name : cl.name, cl.device_type,
+					  model[0] ? model : NULL, client_id};
+		e = auth_signin_create(db, account, &dev, c->client, c->tokens);
+		if (e != ERR_OK)
+			return e;
+		if (profile[0]) {
+			e = db_prepare(db, "UPDATE devices SET last_profile_id = ?2 WHERE id = ?1", &st);
+			if (e != ERR_OK)
+				return e;
+			db_bind_text(st, 1, c->tokens->device_id);
+			db_bind_text(st, 2, profile);
+			e = db_step_done(st);
+			db_done(st);
+			if (e != ERR_OK)
+				return e;
+		}
+		c->result = AUTH_POLL_TOKENS;
+		return ERR_OK;
+	}
+	/* Pending: remember this poll; too soon after the last one, slow down. */
+	bool too_soon = polled && now - last_poll < interval;
+	if (too_soon) {
+		interval += SLOW_DOWN_STEP_S;
+		/* Never beyond the code's whole life: a device that hammers
+		 * gets a wait that outlives its code, no integer games. */
+		if (interval > auth_settings.device_code_ttl_s)
+			interval = auth_settings.device_code_ttl_s;
+	}
+	e = db_prepare(db, "UPDATE device_authorizations SET last_poll_at = ?2, interval_s = ?3 WHERE id = ?1",
+		       &st);
+	if (e != ERR_OK)
+		return e;
+	db_bind_text(st, 1, id);
+	db_bind_int64(st, 2, now);
+	db_bind_int64(st, 3, interval);
+	e = db_step_done(st);
+	db_done(st);
+	if (e == ERR_OK)
+		c->result = too_soon ? AUTH_POLL_SLOW_DOWN : AUTH_POLL_PENDING;
+	return e;
+}
+
+enum err auth_device_poll(struct db *db, const char *client_id, const char *device_code,
+			  const struct netaddr *client, enum auth_poll *result,
+			  struct auth_tokens *tokens)
+{
+	char hash[AUTH_SECRET_HASH_SIZE];
+	*result = AUTH_POLL_INVALID;
+	memset(tokens, 0, sizeof *tokens);
+	if (!device_code_shape_ok(device_code))
+		return ERR_OK;
+	enum err e = auth_secret_hash("device_code", device_code, hash);
+	if (e != ERR_OK)
+		return e;
+	struct poll_ctx c = {client_id, hash, client, AUTH_POLL_INVALID, tokens};
+	e = db_transaction(db, poll_tx, &c);
+	if (e != ERR_OK) {
+		sodium_memzero(tokens, sizeof *tokens);
+		return e;
+	}
+	*result = c.result;
+	return ERR_OK;
+}
+
+/* ---- the member's side ---- */
+
+static enum err throttle_keys(const char *account_id, const struct netaddr *client, char *acct_key,
+			      size_t acct_cap, char *ip_key, size_t ip_cap)
+{
+	char net[NETADDR_STRLEN] = "";
+	acct_key[0] = '\0';
+	if (account_id)
+		snprintf(acct_key, acct_cap, "usercode:acct:%s", account_id);
+	/* A whole IPv4 address, and the /64 an IPv6 host usually owns. */
+	if (client && (client->family == 4 || client->family == 6))
+		netaddr_prefix(client, 32, 64, net, sizeof net);
+	snprintf(ip_key, ip_cap, "usercode:ip:%s", net[0] ? net : "unknown");
+	return ERR_OK;
+}
+
+enum err auth_user_code_throttle_check(struct db *db, const char *account_id,
+				       const struct netaddr *client, int64_t *retry_after)
+{
+	char acct_key[96], ip_key[96];
+	int64_t wait_a = 0, wait_b = 0;
+	*retry_after = 0;
+	throttle_keys(account_id, client, acct_key, sizeof acct_key, ip_key, sizeof ip_key);
+	enum err e = throttle_check(db, ip_key, &wait_a);
+	if (e != ERR_OK && e != ERR_TOO_MANY_ATTEMPTS)
+		return e;
+	enum err e2 = acct_key[0] ? throttle_check(db, acct_key, &wait_b) : ERR_OK;
+	if (e2 != ERR_OK && e2 != ERR_TOO_MANY_ATTEMPTS)
+		return e2;
+	if (e == ERR_OK && e2 == ERR_OK)
+		return ERR_OK;
+	*retry_after = wait_a > wait_b ? wait_a : wait_b;
+	return ERR_TOO_MANY_ATTEMPTS;
+}
+
+struct fail_ctx {
+	const char *acct_key, *ip_key;
+};
+
+static enum err fail_tx(struct db *db, void *arg)
+{
+	struct fail_ctx *c = arg;
+	struct throttle_rule ip = {auth_settings.user_code_ip_fail_limit, auth_settings.throttle_window_s,
+				   30, 3600};
+	struct throttle_rule acct = {auth_settings.user_code_fail_limit, auth_settings.throttle_window_s,
+				     30, 3600};
+	enum err e = throttle_fail(db, c->ip_key, &ip);
+	if (e == ERR_OK && c->acct_key[0])
+		e = throttle_fail(db, c->acct_key, &acct);
+	return e;
+}
+
+enum err auth_user_code_throttle_fail(struct db *db, const char *account_id,
+				      const struct netaddr *client)
+{
+	char acct_key[96], ip_key[96];
+	throttle_keys(account_id, client, acct_key, sizeof acct_key, ip_key, sizeof ip_key);
+	struct fail_ctx c = {acct_key, ip_key};
+	return db_transaction(db, fail_tx, &c);
+}
+
+/* Read the pending, unexpired authorization `user_code` into `out`. */
+static enum err load_pending(struct db *db, const char *user_code, struct auth_device_pending *out)
+{
+	struct db_stmt *st = NULL;
+	char norm[AUTH_USER_CODE_LEN + 1];
+	memset(out, 0, sizeof *out);
+	if (!auth_user_code_normalize(user_code, norm))
+		return ERR_NOT_FOUND;
+	enum err e = db_prepare(db,
+				"SELECT a.id, a.user_code, a.client_id, c.name, c.device_type, a.device_name,"
+				" a.device_model, a.device_ref, a.network, a.created_at, a.expires_at"
+				" FROM device_authorizations a JOIN oauth_clients c ON c.id = a.client_id"
+				" WHERE a.user_code = ?1 AND a.status = 'pending' AND a.expires_at > ?2"
+				" AND c.active = 1",
+				&st);
+	if (e != ERR_OK)
+		return e;
+	db_bind_text(st, 1, norm);
+	db_bind_int64(st, 2, clock_now());
+	e = db_step_row(st);
+	if (e == ERR_OK) {
+		char code[AUTH_USER_CODE_LEN + 1];
+		auth_copy_col(st, 0, out->id, sizeof out->id);
+		auth_copy_col(st, 1, code, sizeof code);
+		user_code_display(code, out->user_code);
+		auth_copy_col(st, 2, out->client_id, sizeof out->client_id);
+		auth_copy_col(st, 3, out->client_name, sizeof out->client_name);
+		auth_copy_col(st, 4, out->device_type, sizeof out->device_type);
+		auth_copy_col(st, 5, out->device_name, sizeof out->device_name);
+		auth_copy_col(st, 6, out->device_model, sizeof out->device_model);
+		auth_copy_col(st, 7, out->device_ref, sizeof out->device_ref);
+		auth_copy_col(st, 8, out->network, sizeof out->network);
+		out->requested_at = db_column_int64(st, 9);
+		out->expires_at = db_column_int64(st, 10);
+	}
+	db_done(st);
+	return e;
+}
+
+enum err auth_device_pending_get(struct db *db, const char *user_code,
+				 struct auth_device_pending *out)
+{
+	return load_pending(db, user_code, out);
+}
+
+struct decide_ctx {
+	const char *user_code;
+	const char *account_id;
+	const char *profile_id;
+	const char *web_hash;	/* the web page's confirm token instead of a code */
+	bool approve;
+	struct auth_device_pending *out;
+};
+
+static enum err decide_row(struct db *db, struct decide_ctx *c)
+{
+	struct db_stmt *st = NULL;
+	enum err e = db_prepare(db,
+				"UPDATE device_authorizations SET status = ?2, account_id = ?3, profile_id = ?4,"
+				" decided_at = ?5, web_confirm_hash = NULL WHERE id = ?1 AND status = 'pending'",
+				&st);
+	if (e != ERR_OK)
+		return e;
+	db_bind_text(st, 1, c->out->id);
+	db_bind_text(st, 2, c->approve ? "approved" : "denied");
+	db_bind_text(st, 3, c->account_id);
+	db_bind_text(st, 4, c->approve ? c->profile_id : NULL);
+	db_bind_int64(st, 5, clock_now());
+	e = db_step_done(st);
+	db_done(st);
+	if (e != ERR_OK)
+		return e;
+	return events_emit(db, c->approve ? "device_authorization.approved" : "device_authorization.denied",
+			   c->out->id,
+			   json_pack("{s:s, s:s, s:s?}", "account_id", c->account_id, "client_id",
+				     c->out->client_id, "profile_id", c->approve ? c->profile_id : NULL));
+}
+
+static enum err decide_tx(struct db *db, void *arg)
+{
+	struct decide_ctx *c = arg;
+	enum err e = load_pending(db, c->user_code, c->out);
+	return e == ERR_OK ? decide_row(db, c) : e;
+}
+
+enum err auth_device_decide(struct db *db, const char *user_code, const char *account_id,
+			    const char *profile_id, bool approve, struct auth_device_pending *out)
+{
+	struct decide_ctx c = {user_code, account_id, profile_id, NULL, approve, out};
+	return db_transaction(db, decide_tx, &c);
+}
+
+struct codefail_ctx {
+	const char *norm;
+};
+
+static enum err codefail_tx(struct db *db, void *arg)
+{
+	struct codefail_ctx *c = arg;
+	struct db_stmt *st = NULL;
+	enum err e = db_prepare(db,
+				"UPDATE device_authorizations SET failures = failures + 1,"
+				" status = CASE WHEN failures + 1 >= ?2 THEN 'locked' ELSE status END,"
+				" web_confirm_hash = CASE WHEN failures + 1 >= ?2 THEN NULL ELSE web_confirm_hash END"
+				" WHERE user_code = ?1 AND status = 'pending' RETURNING id, status",
+				&st);
+	if (e != ERR_OK)
+		return e;
+	db_bind_text(st, 1, c->norm);
+	db_bind_int64(st, 2, auth_settings.device_code_max_failures);
+	e = db_step_row(st);
+	char id[IDS_MAX] = "";
+	bool locked = false;
+	if (e == ERR_OK) {
+		auth_copy_col(st, 0, id, sizeof id);
+		const char *s = db_column_text(st, 1);
+		locked = s && strcmp(s, "locked") == 0;
+	}
+	db_done(st);
+	if (e == ERR_NOT_FOUND)
+		return ERR_OK;
+	if (e != ERR_OK || !locked)
+		return e;
+	return events_emit(db, "device_authorization.locked", id, NULL);
+}
+
+enum err auth_device_code_fail(struct db *db, const char *user_code)
+{
+	char norm[AUTH_USER_CODE_LEN + 1];
+	if (!auth_user_code_normalize(user_code, norm))
+		return ERR_OK;
+	struct codefail_ctx c = {norm};
+	return db_transaction(db, codefail_tx, &c);
+}
+
+/* ---- the web page's confirm step ---- */
+
+struct web_begin_ctx {
+	const char *user_code, *account_id, *hash;
+};
+
+static enum err web_begin_tx(struct db *db, void *arg)
+{
+	struct web_begin_ctx *c = arg;
+	struct auth_device_pending p;
+	struct db_stmt *st = NULL;
+	enum err e = load_pending(db, c->user_code, &p);
+	if (e != ERR_OK)
+		return e;
+	e = db_prepare(db,
+		       "UPDATE device_authorizations SET web_confirm_hash = ?2, web_account_id = ?3,"
+		       " web_confirm_expires = ?4 WHERE id = ?1",
+		       &st);
+	if (e != ERR_OK)
+		return e;
+	db_bind_text(st, 1, p.id);
+	db_bind_text(st, 2, c->hash);
+	db_bind_text(st, 3, c->account_id);
+	db_bind_int64(st, 4, clock_now() + WEB_CONFIRM_TTL_S);
+	e = db_step_done(st);
+	db_done(st);
+	return e;
+}
+
+enum err auth_device_web_begin(struct db *db, const char *user_code, const char *account_id,
+			       char token[AUTH_DEVICE_CODE_MAX])
+{
+	char hash[AUTH_SECRET_HASH_SIZE];
+	enum err e = ids_random_token(DEVICE_CODE_BYTES, token, AUTH_DEVICE_CODE_MAX);
+	if (e == ERR_OK)
+		e = auth_secret_hash("device_web_confirm", token, hash);
+	if (e == ERR_OK) {
+		struct web_begin_ctx c = {user_code, account_id, hash};
+		e = db_transaction(db, web_begin_tx, &c);
+	}
+	if (e != ERR_OK)
+		sodium_memzero(token, AUTH_DEVICE_CODE_MAX);
+	return e;
+}
+
+static enum err web_decide_tx(struct db *db, void *arg)
+{
+	struct decide_ctx *c = arg;
+	struct db_stmt *st = NULL;
+	char code[AUTH_USER_CODE_LEN + 1], account[IDS_MAX];
+	enum err e = db_prepare(db,
+				"SELECT user_code, web_account_id FROM device_authorizations"
+				" WHERE web_confirm_hash = ?1 AND web_confirm_expires > ?2",
+				&st);
+	if (e != ERR_OK)
+		return e;
+	db_bind_text(st, 1, c->web_hash);
+	db_bind_int64(st, 2, clock_now());
+	e = db_step_row(st);
+	if (e == ERR_OK) {
+		auth_copy_col(st, 0, code, sizeof code);
+		auth_copy_col(st, 1, account, sizeof account);
+	}
+	db_done(st);
+	if (e != ERR_OK)
+		return e;
+	e = load_pending(db, code, c->out);
+	if (e != ERR_OK)
+		return e;
+	c->account_id = account;
+	e = decide_row(db, c);
+	c->account_id = NULL; /* points into this frame */
+	return e;
+}
+
+enum err auth_device_web_decide(struct db *db, const char *token, bool approve,
+				struct auth_device_pending *out)
+{
+	char hash[AUTH_SECRET_HASH_SIZE];
+	memset(out, 0, sizeof *out);
+	if (!device_code_shape_ok(token))
+		return ERR_NOT_FOUND;
+	enum err e = auth_secret_hash("device_web_confirm", token, hash);
+	if (e != ERR_OK)
+		return e;
+	struct decide_ctx c = {NULL, NULL, NULL, hash, approve, out};
+	return db_transaction(db, web_decide_tx, &c);
+}
