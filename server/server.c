@@ -409,7 +409,7 @@ static void resolve_client(struct http_req *r)
 		/* Take the entry hop+1 from the right. */
 		size_t len = strlen(xff);
 		const char *end = xff + len;
-		const char *start = end;
+		const char *start = end; // NOLINT(clang-analyzer-deadcode.DeadStores): set so no path reads it unset
 		int skip = hop;
 		for (;;) {
 			const char *comma = end;
@@ -605,11 +605,24 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 			if (*end || v > (unsigned long long)s->cfg->body_limit)
 				r->body_too_large = 1;
 		}
+		if (r->body_too_large) {
+			/* Answer (413, or 404/405 for no route) before the body:
+			 * libmicrohttpd then reads none of it and closes the
+			 * connection after the reply, instead of reading and
+			 * dropping up to the declared length first. */
+			dispatch(r);
+			return queue_reply(r);
+		}
 		return MHD_YES;
 	}
 	if (r->offloaded) {
 		/* Resumed after the slow-work pool finished the handler. */
 		return queue_reply(r);
+	}
+	if (r->replied) {
+		/* Answered before the body (above); nothing more to read. */
+		*upload_size = 0;
+		return MHD_YES;
 	}
 	if (*upload_size > 0) {
 		if (!r->body_too_large) {
