@@ -743,6 +743,43 @@ static void *worker_main(void *arg)
 
 /* ---- lifecycle ---- */
 
+static int hex_value(char c)
+{
+	if (c >= '0' && c <= '9')
+		return c - '0';
+	if (c >= 'a' && c <= 'f')
+		return c - 'a' + 10;
+	if (c >= 'A' && c <= 'F')
+		return c - 'A' + 10;
+	return -1;
+}
+
+/* libmicrohttpd's unescaping of the path and the query arguments (%XX to
+ * the byte; anything else as it is), except that %00 stays as the three
+ * characters: decoded, the NUL byte would end the C string the router and
+ * http_query() see, so "/healthz%00.css" was answered as "/healthz" and
+ * "?country=US%00junk" read as "US".  Kept literal, such a path matches no
+ * route and such a value fails its own validation. */
+static size_t unescape_keep_nul(void *cls, struct MHD_Connection *conn, char *s)
+{
+	(void)cls;
+	(void)conn;
+	char *w = s;
+	const char *r = s;
+	while (*r) {
+		int hi = r[0] == '%' ? hex_value(r[1]) : -1;
+		int lo = hi >= 0 ? hex_value(r[2]) : -1;
+		if (lo >= 0 && (hi | lo) != 0) {
+			*w++ = (char)(hi * 16 + lo);
+			r += 3;
+		} else {
+			*w++ = *r++;
+		}
+	}
+	*w = '\0';
+	return (size_t)(w - s);
+}
+
 static int parse_listen(const char *listen, struct sockaddr_storage *ss, socklen_t *len)
 {
 	char host[NETADDR_STRLEN];
@@ -821,6 +858,7 @@ enum err server_start(const struct config *cfg, struct server **out, uint16_t *p
 				MHD_OPTION_LISTEN_BACKLOG_SIZE, 1024u,
 				MHD_OPTION_NOTIFY_COMPLETED, on_completed, s,
 				MHD_OPTION_NOTIFY_CONNECTION, on_connection, s,
+				MHD_OPTION_UNESCAPE_CALLBACK, unescape_keep_nul, NULL,
 				MHD_OPTION_END);
 	if (!s->d) {
 		log_error("server.start_failed", "listen=%s", cfg->listen);
