@@ -706,6 +706,37 @@ START_TEST(sql_metacharacters_in_paths_and_query_strings)
 }
 END_TEST
 
+/* %00 in a path or a query value is not where the string ends: kept
+ * literal, the path matches no route and the value fails its check
+ * ("/healthz%00.css" was served as /healthz, "US%00junk" read as "US"). */
+START_TEST(percent_00_does_not_end_a_path_or_a_query_value)
+{
+	static const struct {
+		const char *path;
+		long status;
+		const char *code;
+	} paths[] = {
+		{"/healthz%00.css", 404, "route_not_found"},
+		{"/v1/me%00", 404, "route_not_found"},
+		{"/v1/plans?country=US%00junk", 400, "invalid_parameter"},
+		{"/v1/plans?country=US%00", 400, "invalid_parameter"},
+		{"/v1/sessions?limit=5%00", 400, "invalid_parameter"},
+	};
+	for (size_t i = 0; i < sizeof paths / sizeof paths[0]; i++) {
+		struct api_resp *r = api_get(&srv, paths[i].path, alice.token);
+		ck_assert_msg(r->status == paths[i].status && api_str(r, "code") &&
+				      strcmp(api_str(r, "code"), paths[i].code) == 0,
+			      "GET %s: %ld %.300s", paths[i].path, r->status, r->body);
+		api_resp_free(r);
+	}
+	/* Other escapes still decode. */
+	struct api_resp *r = api_get(&srv, "/v1/plans?country=%55S", NULL);
+	ck_assert_status(r, 200);
+	ck_assert_str_eq(api_str(r, "country"), "US");
+	api_resp_free(r);
+}
+END_TEST
+
 /* A reason, an Idempotency-Key, a request id and a forwarded address with
  * SQL in them: the reason is kept verbatim in the audit log, the rest is
  * used as data or ignored. */
@@ -1289,6 +1320,7 @@ static Suite *hostile_suite(void)
 	tcase_add_test(tc, nul_bytes_in_every_string_field_are_400_invalid_json);
 	tcase_add_test(tc, sql_metacharacters_in_paths_and_query_strings);
 	tcase_add_test(tc, sql_metacharacters_in_headers);
+	tcase_add_test(tc, percent_00_does_not_end_a_path_or_a_query_value);
 	tcase_add_test(tc, huge_negative_and_fractional_numbers_where_integers_are_expected);
 	tcase_add_test(tc, huge_negative_and_fractional_numbers_in_query_strings);
 	tcase_add_test(tc, a_token_changed_at_any_byte_is_invalid);
