@@ -438,7 +438,7 @@ static enum err kf_write(const char *path, const struct kf *kf, bool no_clobber,
 	if (write(fd, "\n", 1) != 1 || fsync(fd) != 0)
 		goto fail_io;
 	if (close(fd) != 0) {
-		fd = -1; // NOLINT(clang-analyzer-deadcode.DeadStores): the descriptor is gone; fail_io must not close it again
+		fd = -1;
 		goto fail_io;
 	}
 	fd = -1; // NOLINT(clang-analyzer-deadcode.DeadStores): kept in step with the descriptor for the paths below

@@ -945,6 +945,7 @@ START_TEST(a_token_changed_at_any_byte_is_invalid)
 	snprintf(t, sizeof t, "%s.", alice.token);
 	expect_invalid_token("/v1/me", t, "a dot added");
 	expect_invalid_token("/v1/me", "v4.public.", "header only");
+	fprintf(stderr, "api_hostile: a %zu-byte token changed at each of its bytes\n", n);
 	/* Still fine afterwards. */
 	r = api_get(&srv, "/v1/me", alice.token);
 	ck_assert_status(r, 200);
