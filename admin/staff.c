@@ -48,7 +48,9 @@ bool admin_email_parse(const char *in, char *email, char *norm)
 		return false;
 	for (size_t i = 0; i < n; i++) {
 		unsigned char c = (unsigned char)in[i];
-		if (c <= 0x20 || c == 0x7f || strchr("()<>,;:\\\"[]", c))
+		/* No control character: C0, DEL, or C1 (U+0080..U+009F). */
+		if (c <= 0x20 || c == 0x7f || strchr("()<>,;:\\\"[]", c) ||
+		    (c == 0xC2 && i + 1 < n && (unsigned char)in[i + 1] >= 0x80 && (unsigned char)in[i + 1] <= 0x9F))
 			return false;
 	}
 	memcpy(email, in, n);

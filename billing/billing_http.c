@@ -10,6 +10,7 @@
 
 #include "accounts/accounts.h"
 #include "billing/billing.h"
+#include "billing/billing_int.h"
 #include "billing/renewal.h"
 #include "core/clock.h"
 #include "core/jsonv.h"
@@ -159,12 +160,6 @@ static struct db *db_or_reply(struct http_req *req)
 	if (!db)
 		http_reply_problem(req, ERR_DB, "no database connection");
 	return db;
-}
-
-static void read_json(struct http_req *req, struct jv *v, const char *const *allowed)
-{
-	jv_init(v, http_json(req));
-	jv_reject_unknown(v, allowed);
 }
 
 static bool valid_or_reply(struct http_req *req, struct jv *v)
@@ -388,16 +383,22 @@ static void plans_countries(struct http_req *req)
 
 /* ---- payment methods ---- */
 
-static void pm_create(struct http_req *req)
+void bill_payment_method_parse(struct jv *v, const char **token)
 {
 	static const char *const allowed[] = {"token", NULL};
+	jv_reject_unknown(v, allowed);
+	jv_string(v, "token", JV_REQUIRED, 1, 64, token);
+}
+
+static void pm_create(struct http_req *req)
+{
 	struct db *db = db_or_reply(req);
 	struct jv v;
 	const char *token = NULL;
 	if (!db)
 		return;
-	read_json(req, &v, allowed);
-	jv_string(&v, "token", JV_REQUIRED, 1, 64, &token);
+	jv_init(&v, http_json(req));
+	bill_payment_method_parse(&v, &token);
 	if (!valid_or_reply(req, &v)) {
 		jv_release(&v);
 		return;
@@ -496,19 +497,27 @@ static void plan_error_reply(struct http_req *req, enum err e, const char *plan,
 	http_reply_problem(req, e, detail);
 }
 
-static void sub_create(struct http_req *req)
+void bill_subscribe_parse(struct jv *v, const char **plan, const char **pm)
 {
 	static const char *const allowed[] = {"plan", "payment_method", NULL};
+	jv_reject_unknown(v, allowed);
+	jv_string(v, "plan", JV_REQUIRED, 1, BILL_CODE_MAX, plan);
+	if (jv_string(v, "payment_method", JV_OPTIONAL, 1, IDS_MAX - 1, pm) && !ids_valid("pm_", *pm)) {
+		jv_error(v, "payment_method", "not_found", "No such payment method");
+		*pm = NULL;
+	}
+}
+
+static void sub_create(struct http_req *req)
+{
 	struct db *db = db_or_reply(req);
 	struct jv v;
 	const char *plan = NULL, *pm = NULL;
 	char country[3];
 	if (!db)
 		return;
-	read_json(req, &v, allowed);
-	jv_string(&v, "plan", JV_REQUIRED, 1, BILL_CODE_MAX, &plan);
-	if (jv_string(&v, "payment_method", JV_OPTIONAL, 1, IDS_MAX - 1, &pm) && !ids_valid("pm_", pm))
-		jv_error(&v, "payment_method", "not_found", "No such payment method");
+	jv_init(&v, http_json(req));
+	bill_subscribe_parse(&v, &plan, &pm);
 	if (!valid_or_reply(req, &v) || !member_country_or_reply(req, db, country)) {
 		jv_release(&v);
 		return;
@@ -558,17 +567,23 @@ static void sub_get(struct http_req *req)
 		reply_subscription(req, db, 200, &sub, NULL, NULL);
 }
 
-static void sub_patch(struct http_req *req)
+void bill_plan_change_parse(struct jv *v, const char **plan)
 {
 	static const char *const allowed[] = {"plan", NULL};
+	jv_reject_unknown(v, allowed);
+	jv_string(v, "plan", JV_REQUIRED, 1, BILL_CODE_MAX, plan);
+}
+
+static void sub_patch(struct http_req *req)
+{
 	static const char *const change_names[] = {"none", "upgraded", "scheduled", "withdrawn"};
 	struct db *db = db_or_reply(req);
 	struct jv v;
 	const char *plan = NULL;
 	if (!db)
 		return;
-	read_json(req, &v, allowed);
-	jv_string(&v, "plan", JV_REQUIRED, 1, BILL_CODE_MAX, &plan);
+	jv_init(&v, http_json(req));
+	bill_plan_change_parse(&v, &plan);
 	if (!valid_or_reply(req, &v)) {
 		jv_release(&v);
 		return;

@@ -154,4 +154,24 @@ void bill_civil_date(int64_t t, int64_t *y, int64_t *m, int64_t *d);
 /* Human text of a time's date: "15 Jan 2027". */
 void bill_date_text(int64_t t, char *buf, size_t cap);
 
+/* ---- request bodies (billing_http.c) ----
+ *
+ * The checks the HTTP adapter makes on a JSON body before anything touches
+ * the database, callable without a request so that the fuzz targets run
+ * exactly them (fuzz/fuzz_billing_body.c).  Each reads `v` (jv_init'd by
+ * the caller on the request's JSON object), records every field error in it
+ * (unknown fields included), and sets its outputs, which borrow from the
+ * JSON, only to valid values. */
+
+struct jv;
+
+/* POST /v1/payment-methods {token}. */
+void bill_payment_method_parse(struct jv *v, const char **token);
+
+/* POST /v1/subscription {plan, payment_method}. */
+void bill_subscribe_parse(struct jv *v, const char **plan, const char **payment_method);
+
+/* PATCH /v1/subscription {plan}. */
+void bill_plan_change_parse(struct jv *v, const char **plan);
+
 #endif
