@@ -113,7 +113,7 @@ static void clock_moved(void)
 void bill_run_pragmas(int64_t mb, char *buf, size_t cap)
 {
 	int n = snprintf(buf, cap, "PRAGMA cache_size=-%lld; PRAGMA wal_autocheckpoint=20000;",
-			 (long long)(mb * 1024));
+			 (long long)mb * 1024);
 	if (n < 0 || (size_t)n >= cap)
 		buf[0] = '\0';
 }
