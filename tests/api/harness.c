@@ -34,26 +34,17 @@ static void ms_sleep(long ms)
 	nanosleep(&ts, NULL);
 }
 
-bool api_wrapped(void)
+/* Run hearthd on s's files listening on `listen`, with the test clock at
+ * s->clock and s's extra flags; its output goes to the log (appended when
+ * `append`).  Returns true once it wrote its port (s->port and s->base are
+ * set), false when it exited first. */
+static bool spawn(struct api_server *s, const char *listen, bool append)
 {
-	const char *w = getenv("HEARTH_HEARTHD_WRAPPER");
-	return w && strspn(w, " \t") < strlen(w);
-}
-
-void api_start(struct api_server *s, const char *const *extra)
-{
-	char tmpl[] = "/tmp/hearth-api-XXXXXX";
 	char port_file[256];
-	memset(s, 0, sizeof *s);
-	if (!mkdtemp(tmpl))
-		die("mkdtemp failed");
-	snprintf(s->dir, sizeof s->dir, "%s", tmpl);
-	snprintf(s->db_path, sizeof s->db_path, "%s/hearth.db", s->dir);
-	snprintf(s->key_path, sizeof s->key_path, "%s/hearth.keys", s->dir);
-	snprintf(s->log_path, sizeof s->log_path, "%s/hearthd.log", s->dir);
 	snprintf(port_file, sizeof port_file, "%s/port", s->dir);
+	remove(port_file);
 	char clock_start[32];
-	snprintf(clock_start, sizeof clock_start, "%lld", API_CLOCK_START);
+	snprintf(clock_start, sizeof clock_start, "%lld", (long long)s->clock);
 
 	/* HEARTH_HEARTHD_WRAPPER ("valgrind --quiet ...") prefixes the command
 	 * line: its words, split at blanks (no quoting), come before hearthd's
@@ -79,7 +70,7 @@ void api_start(struct api_server *s, const char *const *extra)
 	bool wrapped = n > 0;
 	argv[n++] = unconst(HEARTHD_PATH);
 	argv[n++] = "--listen";
-	argv[n++] = "127.0.0.1:0";
+	argv[n++] = unconst(listen);
 	argv[n++] = "--db";
 	argv[n++] = s->db_path;
 	argv[n++] = "--key-file";
@@ -94,8 +85,11 @@ void api_start(struct api_server *s, const char *const *extra)
 	argv[n++] = "1";
 	argv[n++] = "--pwhash-memlimit";
 	argv[n++] = "8192";
-	for (int i = 0; extra && extra[i] && n < 94; i++)
-		argv[n++] = unconst(extra[i]);
+	const char *e = s->extra;
+	for (int i = 0; i < s->extra_n && n < 94; i++) {
+		argv[n++] = unconst(e);
+		e += strlen(e) + 1;
+	}
 	argv[n] = NULL;
 
 	fflush(NULL);
@@ -103,7 +97,7 @@ void api_start(struct api_server *s, const char *const *extra)
 	if (pid < 0)
 		die("fork failed");
 	if (pid == 0) {
-		int fd = open(s->log_path, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+		int fd = open(s->log_path, O_WRONLY | O_CREAT | (append ? O_APPEND : O_TRUNC), 0600);
 		if (fd >= 0) {
 			dup2(fd, STDERR_FILENO);
 			dup2(fd, STDOUT_FILENO);
@@ -125,17 +119,73 @@ void api_start(struct api_server *s, const char *const *extra)
 			if (ok == 1 && port > 0) {
 				s->port = (uint16_t)port;
 				snprintf(s->base, sizeof s->base, "http://127.0.0.1:%u", port);
-				return;
+				return true;
 			}
 		}
 		int status;
 		if (waitpid(pid, &status, WNOHANG) == pid) {
-			fprintf(stderr, "hearthd exited early; log in %s\n", s->log_path);
-			die("hearthd did not start");
+			s->pid = 0;
+			return false;
 		}
 		ms_sleep(10);
 	}
 	die("hearthd did not write its port file in time");
+	return false;
+}
+
+bool api_wrapped(void)
+{
+	const char *w = getenv("HEARTH_HEARTHD_WRAPPER");
+	return w && strspn(w, " \t") < strlen(w);
+}
+
+void api_start(struct api_server *s, const char *const *extra)
+{
+	char tmpl[] = "/tmp/hearth-api-XXXXXX";
+	memset(s, 0, sizeof *s);
+	if (!mkdtemp(tmpl))
+		die("mkdtemp failed");
+	snprintf(s->dir, sizeof s->dir, "%s", tmpl);
+	snprintf(s->db_path, sizeof s->db_path, "%s/hearth.db", s->dir);
+	snprintf(s->key_path, sizeof s->key_path, "%s/hearth.keys", s->dir);
+	snprintf(s->log_path, sizeof s->log_path, "%s/hearthd.log", s->dir);
+	s->clock = API_CLOCK_START;
+	for (int i = 0; extra && extra[i]; i++) {
+		size_t len = strlen(extra[i]) + 1;
+		if (s->extra_len + len > sizeof s->extra)
+			die("too many extra hearthd flags");
+		memcpy(s->extra + s->extra_len, extra[i], len);
+		s->extra_len += len;
+		s->extra_n++;
+	}
+	if (!spawn(s, "127.0.0.1:0", false)) {
+		fprintf(stderr, "hearthd exited early; log in %s\n", s->log_path);
+		die("hearthd did not start");
+	}
+}
+
+void api_kill(struct api_server *s)
+{
+	if (s->pid <= 0)
+		return;
+	kill(s->pid, SIGKILL);
+	while (waitpid(s->pid, NULL, 0) < 0 && errno == EINTR)
+		;
+	s->pid = 0;
+}
+
+void api_restart(struct api_server *s)
+{
+	char listen[32];
+	api_kill(s);
+	snprintf(listen, sizeof listen, "127.0.0.1:%u", (unsigned)s->port);
+	if (spawn(s, listen, true))
+		return;
+	/* The port was taken meanwhile: any free one will do. */
+	if (!spawn(s, "127.0.0.1:0", true)) {
+		fprintf(stderr, "hearthd exited early on restart; log in %s\n", s->log_path);
+		die("hearthd did not restart");
+	}
 }
 
 static int rm_entry(const char *path, const struct stat *sb, int flag, struct FTW *ftw)
@@ -306,6 +356,8 @@ void api_advance(struct api_server *s, int64_t seconds)
 	struct api_resp *r = api_json(s, "POST", "/test/v1/clock", NULL,
 				      json_pack("{s:I}", "advance_seconds", (json_int_t)seconds));
 	ck_assert_status(r, 200);
+	json_t *now = r->json ? json_object_get(r->json, "now_unix") : NULL;
+	s->clock = json_is_integer(now) ? (int64_t)json_integer_value(now) : s->clock + seconds;
 	api_resp_free(r);
 }
 

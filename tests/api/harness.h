@@ -38,6 +38,13 @@ struct api_server {
 	char key_path[192];
 	char log_path[192];
 	char base[64];		/* "http://127.0.0.1:PORT" */
+	/* For api_restart: the test clock as the harness last saw it (set by
+	 * api_start, moved by api_advance), and api_start's extra flags, copied
+	 * as NUL-separated strings. */
+	int64_t clock;
+	char extra[2048];
+	size_t extra_len;
+	int extra_n;
 };
 
 struct api_resp {
@@ -55,6 +62,20 @@ void api_start(struct api_server *s, const char *const *extra);
 /* True when hearthd runs under HEARTH_HEARTHD_WRAPPER (much slower):
  * tests that wait on the server for wall-clock time scale their waits. */
 bool api_wrapped(void);
+
+/* Kill the server with SIGKILL, as a crash would (no shutdown, nothing
+ * flushed), and reap it.  The directory, database and key file stay, for
+ * api_restart or api_stop. */
+void api_kill(struct api_server *s);
+
+/* Start a new hearthd on the same directory, database and key file, with
+ * api_start's extra flags and the test clock at s->clock (the clock does not
+ * go back across a restart; moves made other than by api_advance are not
+ * known to the harness).  It listens on the same port when it can, so
+ * s->base usually stays the same; else on a new one (s->port and s->base
+ * change).  A server still running is killed with SIGKILL first.  Its log is
+ * appended to the same file.  Aborts the test run when it does not come up. */
+void api_restart(struct api_server *s);
 
 /* SIGTERM the server and wait for it; returns its exit status (0 = clean).
  * Removes the temporary directory unless HEARTH_KEEP_TEST_DIRS is set. */
@@ -83,7 +104,8 @@ const char *api_header(const struct api_resp *r, const char *name, char *buf, si
 /* String member `key` of the response JSON, or NULL. */
 const char *api_str(const struct api_resp *r, const char *key);
 
-/* Move the server's test clock forward. */
+/* Move the server's test clock forward (and remember where it is, for
+ * api_restart). */
 void api_advance(struct api_server *s, int64_t seconds);
 
 /* Open the server's database (caller closes with db_close). */
