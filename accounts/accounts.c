@@ -141,6 +141,31 @@ enum err acct_profile_check(struct db *db, const char *account_id, const char *p
 
 /* ---- sign-up ---- */
 
+enum err acct_insert_account(struct db *db, const char *id, const struct acct_signup *in,
+			     const char *password_hash, int64_t now)
+{
+	struct db_stmt *st = NULL;
+	enum err e = db_prepare(db,
+				"INSERT INTO accounts (id, email, email_norm, password_hash, country, name, phone,"
+				" language, status, created_at, updated_at, password_changed_at)"
+				" VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, 'active', ?9, ?9, ?9)",
+				&st);
+	if (e != ERR_OK)
+		return e;
+	db_bind_text(st, 1, id);
+	db_bind_text(st, 2, in->email);
+	db_bind_text(st, 3, in->email_norm);
+	db_bind_text(st, 4, password_hash);
+	db_bind_text(st, 5, in->country);
+	db_bind_text(st, 6, in->name);
+	db_bind_text(st, 7, in->phone);
+	db_bind_text(st, 8, in->language);
+	db_bind_int64(st, 9, now);
+	e = db_step_done(st);
+	db_done(st);
+	return e == ERR_CONFLICT ? ERR_EMAIL_TAKEN : e;
+}
+
 struct create_tx {
 	const struct acct_signup *in;
 	const char *hash;
@@ -161,26 +186,7 @@ static enum err create_fn(struct db *db, void *arg)
 		e = ids_new("prf_", c->owner->id, sizeof c->owner->id);
 	if (e != ERR_OK)
 		return e;
-	e = db_prepare(db,
-		       "INSERT INTO accounts (id, email, email_norm, password_hash, country, name, phone,"
-		       " language, status, created_at, updated_at, password_changed_at)"
-		       " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, 'active', ?9, ?9, ?9)",
-		       &st);
-	if (e != ERR_OK)
-		return e;
-	db_bind_text(st, 1, c->acct->id);
-	db_bind_text(st, 2, in->email);
-	db_bind_text(st, 3, in->email_norm);
-	db_bind_text(st, 4, c->hash);
-	db_bind_text(st, 5, in->country);
-	db_bind_text(st, 6, in->name);
-	db_bind_text(st, 7, in->phone);
-	db_bind_text(st, 8, in->language);
-	db_bind_int64(st, 9, now);
-	e = db_step_done(st);
-	db_done(st);
-	if (e == ERR_CONFLICT)
-		return ERR_EMAIL_TAKEN;
+	e = acct_insert_account(db, c->acct->id, in, c->hash, now);
 	if (e != ERR_OK)
 		return e;
 

@@ -16,7 +16,6 @@
 
 #define EMAIL_INPUT_MAX 1024	/* longer is "too_long" before any parsing */
 #define PASSWORD_INPUT_MAX 4096	/* the policy says 256; this only bounds the work */
-#define DEVICE_TEXT_MAX 64
 
 static const char *const device_types[] = {"tv", "phone", "tablet", "web", "console", NULL};
 
@@ -108,13 +107,6 @@ static struct db *db_or_reply(struct http_req *req)
 
 /* ---- input ---- */
 
-/* A device from the request: the auth_device points into this holder. */
-struct device_input {
-	struct auth_device dev;
-	char name[DEVICE_TEXT_MAX + 1];
-	char model[DEVICE_TEXT_MAX + 1];
-};
-
 /* Copy the nested reader's errors into `v` as "device.<field>". */
 static void move_nested_errors(struct jv *v, struct jv *inner, const char *prefix)
 {
@@ -130,7 +122,7 @@ static void move_nested_errors(struct jv *v, struct jv *inner, const char *prefi
 }
 
 /* Read "device" into `d`; when it is absent and not required, a web browser. */
-static void read_device(struct jv *v, enum jv_need need, struct device_input *d)
+static void read_device(struct jv *v, enum jv_need need, struct acct_device_form *d)
 {
 	static const char *const allowed[] = {"id", "name", "type", "model", NULL};
 	json_t *obj = NULL;
@@ -146,13 +138,13 @@ static void read_device(struct jv *v, enum jv_need need, struct device_input *d)
 	if (jv_string(&in, "id", JV_OPTIONAL, 1, IDS_MAX, &id) && !ids_valid("dev_", id))
 		jv_error(&in, "id", "invalid_format", "Must be a device id (dev_...)");
 	if (jv_string(&in, "name", JV_REQUIRED, 1, 1024, &name)) {
-		const char *code = acct_name_parse(name, DEVICE_TEXT_MAX, DEVICE_TEXT_MAX, d->name, sizeof d->name);
+		const char *code = acct_name_parse(name, ACCT_DEVICE_TEXT_MAX, ACCT_DEVICE_TEXT_MAX, d->name, sizeof d->name);
 		if (code)
 			jv_error(&in, "name", code, "Must be 1 to 64 characters without control characters");
 	}
 	jv_enum(&in, "type", JV_REQUIRED, device_types, &type);
 	if (jv_string(&in, "model", JV_OPTIONAL, 1, 1024, &model)) {
-		const char *code = acct_name_parse(model, DEVICE_TEXT_MAX, DEVICE_TEXT_MAX, d->model, sizeof d->model);
+		const char *code = acct_name_parse(model, ACCT_DEVICE_TEXT_MAX, ACCT_DEVICE_TEXT_MAX, d->model, sizeof d->model);
 		if (code)
 			jv_error(&in, "model", code, "Must be 1 to 64 characters without control characters");
 	}
@@ -201,41 +193,45 @@ static bool read_name(struct jv *v, const char *field, enum jv_need need, size_t
 }
 
 /* True when `field` is present and JSON null (a request to clear it). */
-static bool is_explicit_null(struct http_req *req, const char *field)
+static bool is_explicit_null(const struct jv *v, const char *field)
 {
-	json_t *x = json_object_get(http_json(req), field);
+	json_t *x = json_object_get(v->obj, field);
 	return x && json_is_null(x);
 }
 
 /* ---- sign-up ---- */
 
-static void signup(struct http_req *req)
+void acct_signup_parse(struct jv *v, struct acct_signup_form *f)
 {
 	static const char *const allowed[] = {"email", "password", "country", "name",
 					      "phone", "language", "device", NULL};
-	struct jv v;
-	const char *email_in = NULL, *password = NULL, *country = NULL, *phone = NULL;
-	char email[ACCT_EMAIL_MAX + 1], norm[ACCT_EMAIL_MAX + 1], name[ACCT_NAME_MAX + 1];
-	char language[ACCT_LANGUAGE_MAX + 1] = ACCT_DEFAULT_LANGUAGE;
-	struct device_input dev;
-	bool has_name = false, ok;
-	jv_init(&v, http_json(req));
-	jv_reject_unknown(&v, allowed);
-	if (jv_string(&v, "email", JV_REQUIRED, 1, EMAIL_INPUT_MAX, &email_in)) {
-		const char *code = acct_email_parse(email_in, email, norm);
+	memset(f, 0, sizeof *f);
+	memcpy(f->language, ACCT_DEFAULT_LANGUAGE, sizeof ACCT_DEFAULT_LANGUAGE);
+	jv_reject_unknown(v, allowed);
+	if (jv_string(v, "email", JV_REQUIRED, 1, EMAIL_INPUT_MAX, &f->email_in)) {
+		const char *code = acct_email_parse(f->email_in, f->email, f->norm);
 		if (code)
-			jv_error(&v, "email", code,
+			jv_error(v, "email", code,
 				 strcmp(code, "too_long") == 0 ? "Must be at most 254 bytes"
 							       : "Must be an email address such as name@example.com");
 	}
-	jv_string(&v, "password", JV_REQUIRED, 0, PASSWORD_INPUT_MAX, &password);
-	if (jv_string(&v, "country", JV_REQUIRED, 1, 64, &country) && !acct_country_form_valid(country))
-		jv_error(&v, "country", "invalid_format",
+	jv_string(v, "password", JV_REQUIRED, 0, PASSWORD_INPUT_MAX, &f->password);
+	if (jv_string(v, "country", JV_REQUIRED, 1, 64, &f->country) && !acct_country_form_valid(f->country))
+		jv_error(v, "country", "invalid_format",
 			 "Must be an ISO 3166-1 alpha-2 code in upper case, such as US");
-	has_name = read_name(&v, "name", JV_OPTIONAL, ACCT_NAME_MAX, ACCT_NAME_MAX, name, sizeof name);
-	read_phone(&v, "phone", &phone);
-	read_language(&v, "language", language);
-	read_device(&v, JV_OPTIONAL, &dev);
+	f->has_name = read_name(v, "name", JV_OPTIONAL, ACCT_NAME_MAX, ACCT_NAME_MAX, f->name, sizeof f->name);
+	read_phone(v, "phone", &f->phone);
+	read_language(v, "language", f->language);
+	read_device(v, JV_OPTIONAL, &f->device);
+}
+
+static void signup(struct http_req *req)
+{
+	struct jv v;
+	struct acct_signup_form f;
+	bool ok;
+	jv_init(&v, http_json(req));
+	acct_signup_parse(&v, &f);
 	reply_invalid_or_true(req, &v, &ok);
 	if (!ok)
 		return;
@@ -243,8 +239,8 @@ static void signup(struct http_req *req)
 	if (!db)
 		return;
 
-	struct acct_signup in = {email, norm, password, country, has_name ? name : NULL, phone,
-				 language, dev.dev, http_client_addr(req)};
+	struct acct_signup in = {f.email, f.norm, f.password, f.country, f.has_name ? f.name : NULL, f.phone,
+				 f.language, f.device.dev, http_client_addr(req)};
 	struct acct_account acct = {0};
 	struct acct_profile owner = {0};
 	struct auth_tokens tokens = {0};
@@ -260,7 +256,7 @@ static void signup(struct http_req *req)
 	} else if (e != ERR_OK) {
 		http_reply_problem(req, e, NULL);
 	} else {
-		json_t *body = tokens_json(&tokens, &dev.dev);
+		json_t *body = tokens_json(&tokens, &f.device.dev);
 		json_object_set_new(body, "account", account_json(&acct));
 		json_object_set_new(body, "profile", profile_json(&owner));
 		http_reply_json(req, 201, body);
@@ -270,18 +266,25 @@ static void signup(struct http_req *req)
 
 /* ---- sign-in ---- */
 
-static void signin(struct http_req *req)
+void acct_signin_parse(struct jv *v, struct acct_signin_form *f)
 {
 	static const char *const allowed[] = {"email", "password", "device", NULL};
+	memset(f, 0, sizeof *f);
+	jv_reject_unknown(v, allowed);
+	jv_string(v, "email", JV_REQUIRED, 1, EMAIL_INPUT_MAX, &f->email);
+	jv_string(v, "password", JV_REQUIRED, 1, PASSWORD_INPUT_MAX, &f->password);
+	read_device(v, JV_REQUIRED, &f->device);
+}
+
+static void signin(struct http_req *req)
+{
 	struct jv v;
-	const char *email = NULL, *password = NULL;
-	struct device_input dev;
+	struct acct_signin_form f;
 	bool ok;
 	jv_init(&v, http_json(req));
-	jv_reject_unknown(&v, allowed);
-	jv_string(&v, "email", JV_REQUIRED, 1, EMAIL_INPUT_MAX, &email);
-	jv_string(&v, "password", JV_REQUIRED, 1, PASSWORD_INPUT_MAX, &password);
-	read_device(&v, JV_REQUIRED, &dev);
+	acct_signin_parse(&v, &f);
+	const char *email = f.email, *password = f.password;
+	const struct acct_device_form *dev = &f.device;
 	reply_invalid_or_true(req, &v, &ok);
 	if (!ok)
 		return;
@@ -290,7 +293,7 @@ static void signin(struct http_req *req)
 		return;
 	struct auth_tokens tokens = {0};
 	int64_t retry_after = 0;
-	enum err e = acct_signin(db, email, password, &dev.dev, http_client_addr(req), &tokens, &retry_after);
+	enum err e = acct_signin(db, email, password, &dev->dev, http_client_addr(req), &tokens, &retry_after);
 	if (e == ERR_TOO_MANY_ATTEMPTS)
 		reply_throttled(req, retry_after);
 	else if (e == ERR_INVALID_CREDENTIALS)
@@ -298,7 +301,7 @@ static void signin(struct http_req *req)
 	else if (e != ERR_OK)
 		http_reply_problem(req, e, NULL);
 	else
-		http_reply_json(req, 201, tokens_json(&tokens, &dev.dev));
+		http_reply_json(req, 201, tokens_json(&tokens, &dev->dev));
 	sodium_memzero(&tokens, sizeof tokens);
 }
 
@@ -329,18 +332,18 @@ static void me_patch(struct http_req *req)
 	bool ok;
 	jv_init(&v, http_json(req));
 	jv_reject_unknown(&v, allowed);
-	if (is_explicit_null(req, "name"))
+	if (is_explicit_null(&v, "name"))
 		ch.set_name = true;
 	else if (read_name(&v, "name", JV_OPTIONAL, ACCT_NAME_MAX, ACCT_NAME_MAX, name, sizeof name))
 		ch.set_name = true, ch.name = name;
-	if (is_explicit_null(req, "phone")) {
+	if (is_explicit_null(&v, "phone")) {
 		ch.set_phone = true;
 	} else {
 		read_phone(&v, "phone", &phone);
 		if (phone)
 			ch.set_phone = true, ch.phone = phone;
 	}
-	if (is_explicit_null(req, "language"))
+	if (is_explicit_null(&v, "language"))
 		jv_error(&v, "language", "wrong_type", "Must be a language tag; it cannot be cleared");
 	else if (read_language(&v, "language", language))
 		ch.language = language;
@@ -411,34 +414,26 @@ static void profiles_list(struct http_req *req)
 	http_reply_json(req, 200, json_pack("{s:o, s:b}", "data", data, "has_more", 0));
 }
 
-struct profile_fields {
-	struct acct_profile_input in;
-	char name[ACCT_PROFILE_NAME_BYTES + 1];
-	char language[ACCT_LANGUAGE_MAX + 1];
-};
-
-/* Read the profile fields; `creating` makes the name required. */
-static void read_profile_fields(struct http_req *req, struct jv *v, bool creating,
-				struct profile_fields *f)
+void acct_profile_parse(struct jv *v, bool creating, struct acct_profile_form *f)
 {
 	static const char *const allowed[] = {"name", "kids", "language", "pin", NULL};
 	memset(f, 0, sizeof *f);
 	jv_reject_unknown(v, allowed);
-	if (!creating && is_explicit_null(req, "name"))
+	if (!creating && is_explicit_null(v, "name"))
 		jv_error(v, "name", "wrong_type", "Must be a string; a profile always has a name");
 	else if (read_name(v, "name", creating ? JV_REQUIRED : JV_OPTIONAL, ACCT_PROFILE_NAME_CHARS,
 			   ACCT_PROFILE_NAME_BYTES, f->name, sizeof f->name))
 		f->in.name = f->name;
-	if (is_explicit_null(req, "kids"))
+	if (is_explicit_null(v, "kids"))
 		jv_error(v, "kids", "wrong_type", "Must be true or false");
 	else if (jv_bool(v, "kids", JV_OPTIONAL, &f->in.kids))
 		f->in.set_kids = true;
-	if (is_explicit_null(req, "language"))
+	if (is_explicit_null(v, "language"))
 		jv_error(v, "language", "wrong_type", "Must be a language tag");
 	else if (read_language(v, "language", f->language))
 		f->in.language = f->language;
 	const char *pin = NULL;
-	if (is_explicit_null(req, "pin")) {
+	if (is_explicit_null(v, "pin")) {
 		f->in.set_pin = true; /* clear */
 	} else if (jv_string(v, "pin", JV_OPTIONAL, 0, 64, &pin)) {
 		if (acct_pin_valid(pin))
@@ -461,10 +456,10 @@ static void profile_reply(struct http_req *req, enum err e, int status, const st
 static void profiles_create(struct http_req *req)
 {
 	struct jv v;
-	struct profile_fields f;
+	struct acct_profile_form f;
 	bool ok;
 	jv_init(&v, http_json(req));
-	read_profile_fields(req, &v, true, &f);
+	acct_profile_parse(&v, true, &f);
 	reply_invalid_or_true(req, &v, &ok);
 	if (!ok)
 		return;
@@ -478,10 +473,10 @@ static void profiles_create(struct http_req *req)
 static void profiles_update(struct http_req *req)
 {
 	struct jv v;
-	struct profile_fields f;
+	struct acct_profile_form f;
 	bool ok;
 	jv_init(&v, http_json(req));
-	read_profile_fields(req, &v, false, &f);
+	acct_profile_parse(&v, false, &f);
 	reply_invalid_or_true(req, &v, &ok);
 	if (!ok)
 		return;

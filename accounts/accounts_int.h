@@ -139,6 +139,13 @@ struct acct_signup {
 enum err acct_create(struct db *db, const struct acct_signup *in, struct acct_account *acct,
 		     struct acct_profile *owner, struct auth_tokens *tokens, const char **weak_reason);
 
+/* Insert the active account `id` from `in` (email, email_norm, country,
+ * name, phone, language; the password and device are not read) with
+ * `password_hash`, created at `now`, inside the caller's transaction.
+ * ERR_EMAIL_TAKEN when the email already has an account. */
+enum err acct_insert_account(struct db *db, const char *id, const struct acct_signup *in,
+			     const char *password_hash, int64_t now);
+
 /* Sign in with email and password from `dev` at `client`.  ERR_TOO_MANY_ATTEMPTS
  * with *retry_after (seconds) when the account, email or network is blocked
  * (checked before any hashing); ERR_INVALID_CREDENTIALS for an unknown email
@@ -203,6 +210,55 @@ enum err acct_profile_delete(struct db *db, const char *account_id, const char *
  * for a profile without a PIN). */
 enum err acct_profile_unlock(struct db *db, const char *account_id, const char *profile_id,
 			     const char *pin, int64_t *retry_after);
+
+/* ---- request bodies (accounts_http.c) ----
+ *
+ * The checks the HTTP adapter makes on a JSON body before anything touches
+ * the database, callable without a request so that the fuzz targets run
+ * exactly them (fuzz/fuzz_accounts_body.c).  Each reads `v` (jv_init'd by
+ * the caller on the request's JSON object), records every field error in
+ * it (unknown fields included), and fills its output with the valid values
+ * only; strings borrow from the JSON object or live in the output. */
+
+#define ACCT_DEVICE_TEXT_MAX 64	/* device name and model, characters and bytes */
+
+struct jv;
+
+/* A device from a sign-up or sign-in body; `dev` points into the struct
+ * (and the JSON).  Absent and not required: a web browser. */
+struct acct_device_form {
+	struct auth_device dev;
+	char name[ACCT_DEVICE_TEXT_MAX + 1];
+	char model[ACCT_DEVICE_TEXT_MAX + 1];
+};
+
+/* POST /v1/accounts. */
+struct acct_signup_form {
+	const char *email_in;	/* as sent */
+	char email[ACCT_EMAIL_MAX + 1], norm[ACCT_EMAIL_MAX + 1];
+	const char *password, *country, *phone;
+	char name[ACCT_NAME_MAX + 1];
+	bool has_name;
+	char language[ACCT_LANGUAGE_MAX + 1];	/* ACCT_DEFAULT_LANGUAGE when absent */
+	struct acct_device_form device;
+};
+void acct_signup_parse(struct jv *v, struct acct_signup_form *out);
+
+/* POST /v1/sessions. */
+struct acct_signin_form {
+	const char *email, *password;
+	struct acct_device_form device;
+};
+void acct_signin_parse(struct jv *v, struct acct_signin_form *out);
+
+/* POST /v1/profiles (`creating`: the name is required) and
+ * PATCH /v1/profiles/{id}; `in` points into the struct and the JSON. */
+struct acct_profile_form {
+	struct acct_profile_input in;
+	char name[ACCT_PROFILE_NAME_BYTES + 1];
+	char language[ACCT_LANGUAGE_MAX + 1];
+};
+void acct_profile_parse(struct jv *v, bool creating, struct acct_profile_form *out);
 
 /* ---- password resets (resets.c) ---- */
 

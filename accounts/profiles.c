@@ -94,20 +94,6 @@ static enum err lock_account(struct db *db, const char *account_id, char languag
 	return e;
 }
 
-static enum err count_profiles(struct db *db, const char *account_id, int64_t *n)
-{
-	struct db_stmt *st = NULL;
-	enum err e = db_prepare(db, "SELECT count(*) FROM profiles WHERE account_id = ?1", &st);
-	if (e != ERR_OK)
-		return e;
-	db_bind_text(st, 1, account_id);
-	e = db_step_row(st);
-	if (e == ERR_OK)
-		*n = db_column_int64(st, 0);
-	db_done(st);
-	return e;
-}
-
 struct profile_tx {
 	const char *account_id;
 	const char *profile_id;	/* update and delete */
@@ -125,7 +111,7 @@ static enum err create_fn(struct db *db, void *arg)
 	int64_t n = 0, now = clock_now();
 	enum err e = lock_account(db, c->account_id, account_language);
 	if (e == ERR_OK)
-		e = count_profiles(db, c->account_id, &n);
+		e = acct_profile_count(db, c->account_id, &n);
 	if (e != ERR_OK)
 		return e;
 	if (n >= ACCT_PROFILES_MAX)

@@ -42,28 +42,17 @@ static enum err find_by_email(struct db *db, const char *norm, struct found *f)
 	return e == ERR_NOT_FOUND ? ERR_OK : e;
 }
 
-struct signin_tx {
+struct signin_ctx {
 	const struct found *f;
-	const char *account_key;
-	const char *ip_key;
-	bool verified;
-	const char *new_hash; /* a rehash to store, or NULL */
 	const struct auth_device *dev;
 	const struct netaddr *client;
 	struct auth_tokens *tokens;
 };
 
-static enum err signin_fn(struct db *db, void *arg)
+static enum err accept_signin(struct db *db, const char *new_hash, void *arg)
 {
-	struct signin_tx *s = arg;
-	const struct acct_settings *cfg = acct_settings();
+	struct signin_ctx *s = arg;
 	struct db_stmt *st = NULL;
-	if (!s->verified) {
-		enum err e = throttle_fail(db, s->account_key, &cfg->signin_account);
-		if (e == ERR_OK)
-			e = throttle_fail(db, s->ip_key, &cfg->signin_ip);
-		return e;
-	}
 	/* The password was verified against this hash outside the transaction;
 	 * if it changed since, the password given is no longer the password. */
 	enum err e = db_prepare(db, "SELECT 1 FROM accounts WHERE id = ?1 AND password_hash = ?2"
@@ -79,12 +68,12 @@ static enum err signin_fn(struct db *db, void *arg)
 		return ERR_INVALID_CREDENTIALS;
 	if (e != ERR_OK)
 		return e;
-	if (s->new_hash) {
+	if (new_hash) {
 		e = db_prepare(db, "UPDATE accounts SET password_hash = ?2 WHERE id = ?1", &st);
 		if (e != ERR_OK)
 			return e;
 		db_bind_text(st, 1, s->f->id);
-		db_bind_text(st, 2, s->new_hash);
+		db_bind_text(st, 2, new_hash);
 		e = db_step_done(st);
 		db_done(st);
 		if (e == ERR_OK)
@@ -92,8 +81,7 @@ static enum err signin_fn(struct db *db, void *arg)
 		if (e != ERR_OK)
 			return e;
 	}
-	e = throttle_reset(db, s->account_key);
-	if (e == ERR_OK && s->dev)
+	if (s->dev)
 		e = auth_signin_create(db, s->f->id, s->dev, s->client, s->tokens);
 	return e;
 }
@@ -104,11 +92,10 @@ static enum err signin_or_verify(struct db *db, const char *email, const char *p
 				 const struct auth_device *dev, const struct netaddr *client,
 				 struct auth_tokens *tokens, char *account_id, int64_t *retry_after)
 {
+	const struct acct_settings *cfg = acct_settings();
 	struct found f = {0};
 	char norm[ACCT_EMAIL_MAX + 1];
 	char account_key[96], ip_key[96];
-	char new_hash[AUTH_PWHASH_MAX];
-	bool needs_rehash = false;
 	enum err e = ERR_OK;
 	*retry_after = 0;
 	if (acct_email_normalize(email, norm))
@@ -124,39 +111,25 @@ static enum err signin_or_verify(struct db *db, const char *email, const char *p
 	if (e != ERR_OK)
 		goto out;
 	acct_ip_key("signin:ip", client, ip_key, sizeof ip_key);
-	e = acct_throttle_check2(db, ip_key, account_key, retry_after);
-	if (e != ERR_OK)
-		goto out;
 
-	bool ok = false;
-	if (f.known)
-		ok = auth_password_verify(f.hash, password, &needs_rehash) == ERR_OK;
-	else
-		auth_password_burn(password);
-	struct signin_tx s = {&f, account_key, ip_key, false, NULL, dev, client, tokens};
-	if (!ok) {
-		e = db_transaction(db, signin_fn, &s);
-		if (e == ERR_OK)
-			e = ERR_INVALID_CREDENTIALS;
-		goto out;
-	}
-	if (strcmp(f.status, "active") != 0) {
-		e = ERR_ACCOUNT_LOCKED;
-		goto out;
-	}
-	if (needs_rehash) {
-		e = auth_password_hash(password, new_hash);
-		if (e != ERR_OK)
-			goto out;
-		s.new_hash = new_hash;
-	}
-	s.verified = true;
-	e = db_transaction(db, signin_fn, &s);
+	struct signin_ctx s = {&f, dev, client, tokens};
+	const struct auth_credential_check check = {
+		.hash = f.known ? f.hash : NULL,
+		.is_active = strcmp(f.status, "active") == 0,
+		.inactive_error = ERR_ACCOUNT_LOCKED,
+		.subject_key = account_key,
+		.ip_key = ip_key,
+		.subject_rule = &cfg->signin_account,
+		.ip_rule = &cfg->signin_ip,
+		.throttle_check = acct_throttle_check2,
+		.accept = accept_signin,
+		.ctx = &s,
+	};
+	e = auth_credentials_check(db, password, &check, retry_after);
 	if (e == ERR_OK && account_id)
 		memcpy(account_id, f.id, sizeof f.id);
 out:
 	sodium_memzero(f.hash, sizeof f.hash);
-	sodium_memzero(new_hash, sizeof new_hash);
 	return e;
 }
 

@@ -66,6 +66,16 @@ enum err acct_profile_count(struct db *db, const char *account_id, int64_t *coun
 	return e;
 }
 
+/* Why profile `p` cannot move to an account of its own, or NULL when it can. */
+static const char *refusal(const struct acct_profile_brief *p)
+{
+	if (p->is_owner)
+		return "owner_profile";
+	if (p->kids)
+		return "kids_profile";
+	return p->has_pin ? "pin_locked" : NULL;
+}
+
 struct transfer_tx {
 	const char *account_id, *profile_id;
 	const char *email, *email_norm, *hash;
@@ -85,32 +95,16 @@ static enum err transfer_fn(struct db *db, void *arg)
 		e = acct_get(db, t->account_id, &old);
 	if (e != ERR_OK)
 		return e;
-	if (p.is_owner || p.kids || p.has_pin) {
-		*t->why = p.is_owner ? "owner_profile" : p.kids ? "kids_profile" : "pin_locked";
+	*t->why = refusal(&p);
+	if (*t->why)
 		return ERR_PROFILE_NOT_TRANSFERABLE;
-	}
 	memset(t->out, 0, sizeof *t->out);
 	e = ids_new("acc_", t->out->id, sizeof t->out->id);
 	if (e != ERR_OK)
 		return e;
-	e = db_prepare(db,
-		       "INSERT INTO accounts (id, email, email_norm, password_hash, country, name, phone,"
-		       " language, status, created_at, updated_at, password_changed_at)"
-		       " VALUES (?1, ?2, ?3, ?4, ?5, NULL, NULL, ?6, 'active', ?7, ?7, ?7)",
-		       &st);
-	if (e != ERR_OK)
-		return e;
-	db_bind_text(st, 1, t->out->id);
-	db_bind_text(st, 2, t->email);
-	db_bind_text(st, 3, t->email_norm);
-	db_bind_text(st, 4, t->hash);
-	db_bind_text(st, 5, old.country);
-	db_bind_text(st, 6, p.language);
-	db_bind_int64(st, 7, now);
-	e = db_step_done(st);
-	db_done(st);
-	if (e == ERR_CONFLICT)
-		return ERR_EMAIL_TAKEN;
+	const struct acct_signup in = {.email = t->email, .email_norm = t->email_norm,
+				       .country = old.country, .language = p.language};
+	e = acct_insert_account(db, t->out->id, &in, t->hash, now);
 	if (e != ERR_OK)
 		return e;
 	e = db_prepare(db,
@@ -159,10 +153,9 @@ enum err acct_profile_transfer(struct db *db, const char *account_id, const char
 	enum err e = acct_profile_brief_get(db, account_id, profile_id, &p);
 	if (e != ERR_OK)
 		return e;
-	if (p.is_owner || p.kids || p.has_pin) {
-		*why = p.is_owner ? "owner_profile" : p.kids ? "kids_profile" : "pin_locked";
+	*why = refusal(&p);
+	if (*why)
 		return ERR_PROFILE_NOT_TRANSFERABLE;
-	}
 	if (acct_email_parse(email, addr, norm) != NULL) {
 		*why = "email";
 		return ERR_VALIDATION;

@@ -83,7 +83,9 @@ const char *acct_email_parse(const char *in, char *email, char *norm)
 	const char *at = NULL;
 	for (size_t i = 0; i < n; i++) {
 		unsigned char c = (unsigned char)s[i];
-		if (c <= 0x20 || c == 0x7f || is_special(c))
+		/* C1 controls (U+0080..U+009F) are control characters too. */
+		if (c <= 0x20 || c == 0x7f || is_special(c) ||
+		    (c == 0xC2 && i + 1 < n && (unsigned char)s[i + 1] >= 0x80 && (unsigned char)s[i + 1] <= 0x9F))
 			return "invalid_format";
 		if (c == '@') {
 			if (at)

@@ -130,23 +130,31 @@ static void reply_staff(struct http_req *req, int status, const struct admin_sta
 	http_reply_json(req, status, admin_staff_json(s));
 }
 
+void admin_staff_create_parse(struct jv *v, struct admin_staff_form *f)
+{
+	static const char *const allowed[] = {"email", "name", "role", "password", NULL};
+	memset(f, 0, sizeof *f);
+	f->name = "";
+	jv_reject_unknown(v, allowed);
+	if (jv_string(v, "email", JV_REQUIRED, 1, ADMIN_EMAIL_MAX, &f->email_in) &&
+	    !admin_email_parse(f->email_in, f->email, f->norm))
+		jv_error(v, "email", "invalid_format", "Must be an email address");
+	jv_string(v, "name", JV_OPTIONAL, 0, ADMIN_NAME_MAX, &f->name);
+	jv_enum(v, "role", JV_REQUIRED, role_choices, &f->role);
+	jv_string(v, "password", JV_REQUIRED, 1, PASSWORD_FIELD_MAX, &f->password);
+}
+
 /* POST /admin/v1/staff {email, name, role, password} */
 static void staff_create(struct http_req *req, const struct admin_ctx *ctx)
 {
-	static const char *const allowed[] = {"email", "name", "role", "password", NULL};
 	struct jv v;
-	const char *email = NULL, *name = "", *role = NULL, *password = NULL, *weak = NULL;
-	char addr[ADMIN_EMAIL_MAX + 1], norm[ADMIN_EMAIL_MAX + 1];
+	struct admin_staff_form f;
+	const char *weak = NULL;
 	char hash[AUTH_PWHASH_MAX];
 	struct admin_staff out = {0};
 	jv_init(&v, http_json(req));
-	jv_reject_unknown(&v, allowed);
-	if (jv_string(&v, "email", JV_REQUIRED, 1, ADMIN_EMAIL_MAX, &email) &&
-	    !admin_email_parse(email, addr, norm))
-		jv_error(&v, "email", "invalid_format", "Must be an email address");
-	jv_string(&v, "name", JV_OPTIONAL, 0, ADMIN_NAME_MAX, &name);
-	jv_enum(&v, "role", JV_REQUIRED, role_choices, &role);
-	jv_string(&v, "password", JV_REQUIRED, 1, PASSWORD_FIELD_MAX, &password);
+	admin_staff_create_parse(&v, &f);
+	const char *name = f.name, *role = f.role, *password = f.password, *addr = f.email;
 	if (!jv_ok_or_reply(req, &v)) {
 		jv_release(&v);
 		return;

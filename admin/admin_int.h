@@ -164,4 +164,21 @@ void admin_accounts_http_register(void);
 /* clients_http.c: /admin/v1/clients (the device login flow's OAuth clients). */
 void admin_clients_http_register(void);
 
+/* The checks POST /admin/v1/staff makes on its JSON body before anything
+ * touches the database, callable without a request so that the fuzz target
+ * runs exactly them (fuzz/fuzz_admin_body.c).  Reads `v` (jv_init'd by the
+ * caller on the JSON object), records every field error in it (unknown
+ * fields included), and fills `out` with the valid values only; strings
+ * borrow from the JSON or live in `out`.  The password policy is checked
+ * after this (auth_password_policy). */
+struct jv;
+struct admin_staff_form {
+	const char *email_in;	/* as sent */
+	char email[ADMIN_EMAIL_MAX + 1], norm[ADMIN_EMAIL_MAX + 1];
+	const char *name;	/* "" when absent */
+	const char *role;	/* agent | supervisor | admin */
+	const char *password;
+};
+void admin_staff_create_parse(struct jv *v, struct admin_staff_form *out);
+
 #endif

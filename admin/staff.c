@@ -6,8 +6,9 @@
  * it grants is the member's role now, read on every request, so disabling
  * someone or lowering their role takes effect at once.  There is always at
  * least one active admin once the first was created: the last one can be
- * neither disabled nor demoted.  Sign-in mirrors member sign-in: throttling
- * is checked before hashing, an unknown email costs a wrong password's work.
+ * neither disabled nor demoted.  Sign-in runs member sign-in's password
+ * check (auth_credentials_check): throttling is checked before hashing, an
+ * unknown email costs a wrong password's work.
  */
 #include <ctype.h>
 #include <sodium.h>
@@ -47,7 +48,9 @@ bool admin_email_parse(const char *in, char *email, char *norm)
 		return false;
 	for (size_t i = 0; i < n; i++) {
 		unsigned char c = (unsigned char)in[i];
-		if (c <= 0x20 || c == 0x7f || strchr("()<>,;:\\\"[]", c))
+		/* No control character: C0, DEL, or C1 (U+0080..U+009F). */
+		if (c <= 0x20 || c == 0x7f || strchr("()<>,;:\\\"[]", c) ||
+		    (c == 0xC2 && i + 1 < n && (unsigned char)in[i + 1] >= 0x80 && (unsigned char)in[i + 1] <= 0x9F))
 			return false;
 	}
 	memcpy(email, in, n);
@@ -166,25 +169,15 @@ static enum err find_by_email(struct db *db, const char *norm, struct found *f)
 	return e == ERR_NOT_FOUND ? ERR_OK : e;
 }
 
-struct signin_tx {
+struct signin_ctx {
 	const struct found *f;
-	const char *staff_key;
-	const char *ip_key;
-	bool verified;
-	const char *new_hash;
 	struct admin_signin *out;
 };
 
-static enum err signin_fn(struct db *db, void *arg)
+static enum err accept_signin(struct db *db, const char *new_hash, void *arg)
 {
-	struct signin_tx *s = arg;
+	struct signin_ctx *s = arg;
 	struct db_stmt *st = NULL;
-	if (!s->verified) {
-		enum err e = throttle_fail(db, s->staff_key, &settings.signin_staff);
-		if (e == ERR_OK)
-			e = throttle_fail(db, s->ip_key, &settings.signin_ip);
-		return e;
-	}
 	int64_t now = clock_now();
 	/* The password was checked against this hash outside the transaction;
 	 * if it changed since, the password given is no longer the password. */
@@ -198,16 +191,14 @@ static enum err signin_fn(struct db *db, void *arg)
 	db_bind_text(st, 1, s->f->id);
 	db_bind_text(st, 2, s->f->hash);
 	db_bind_int64(st, 3, now);
-	db_bind_text(st, 4, s->new_hash);
+	db_bind_text(st, 4, new_hash);
 	e = db_step_done(st);
 	db_done(st);
 	if (e != ERR_OK)
 		return e;
 	if (db_changes(db) == 0)
 		return ERR_INVALID_CREDENTIALS;
-	e = throttle_reset(db, s->staff_key);
-	if (e == ERR_OK)
-		e = ids_new("sts_", s->out->session_id, sizeof s->out->session_id);
+	e = ids_new("sts_", s->out->session_id, sizeof s->out->session_id);
 	if (e == ERR_OK)
 		e = auth_staff_token(s->f->id, s->out->session_id, s->out->access_token,
 				     sizeof s->out->access_token, &s->out->expires_in);
@@ -233,6 +224,17 @@ static enum err signin_fn(struct db *db, void *arg)
 	return e;
 }
 
+/* Staff sign-in stops at the first blocked key: the network's, then the
+ * staff member's, and reports that key's wait. */
+static enum err throttle_check_in_turn(struct db *db, const char *ip_key, const char *staff_key,
+				       int64_t *retry_after)
+{
+	enum err e = throttle_check(db, ip_key, retry_after);
+	if (e == ERR_OK)
+		e = throttle_check(db, staff_key, retry_after);
+	return e;
+}
+
 static void hash_hex(const char *s, char out[65])
 {
 	unsigned char h[32];
@@ -246,8 +248,6 @@ enum err admin_signin(struct db *db, const char *email, const char *password,
 	struct found f = {0};
 	char addr[ADMIN_EMAIL_MAX + 1], norm[ADMIN_EMAIL_MAX + 1];
 	char staff_key[96], ip_key[96], net[NETADDR_STRLEN];
-	char new_hash[AUTH_PWHASH_MAX];
-	bool needs_rehash = false;
 	enum err e = ERR_OK;
 	*retry_after = 0;
 	memset(out, 0, sizeof *out);
@@ -266,39 +266,23 @@ enum err admin_signin(struct db *db, const char *email, const char *password,
 	}
 	netaddr_prefix(client, 32, 64, net, sizeof net);
 	snprintf(ip_key, sizeof ip_key, "staff-signin:ip:%s", net);
-	e = throttle_check(db, ip_key, retry_after);
-	if (e == ERR_OK)
-		e = throttle_check(db, staff_key, retry_after);
-	if (e != ERR_OK)
-		goto out;
 
-	bool ok = false;
-	if (f.known)
-		ok = auth_password_verify(f.hash, password, &needs_rehash) == ERR_OK;
-	else
-		auth_password_burn(password);
-	struct signin_tx s = {&f, staff_key, ip_key, false, NULL, out};
-	if (!ok) {
-		e = db_transaction(db, signin_fn, &s);
-		if (e == ERR_OK)
-			e = ERR_INVALID_CREDENTIALS;
-		goto out;
-	}
-	if (!f.active) {
-		e = ERR_FORBIDDEN;
-		goto out;
-	}
-	if (needs_rehash) {
-		e = auth_password_hash(password, new_hash);
-		if (e != ERR_OK)
-			goto out;
-		s.new_hash = new_hash;
-	}
-	s.verified = true;
-	e = db_transaction(db, signin_fn, &s);
+	struct signin_ctx s = {&f, out};
+	const struct auth_credential_check check = {
+		.hash = f.known ? f.hash : NULL,
+		.is_active = f.active,
+		.inactive_error = ERR_FORBIDDEN,
+		.subject_key = staff_key,
+		.ip_key = ip_key,
+		.subject_rule = &settings.signin_staff,
+		.ip_rule = &settings.signin_ip,
+		.throttle_check = throttle_check_in_turn,
+		.accept = accept_signin,
+		.ctx = &s,
+	};
+	e = auth_credentials_check(db, password, &check, retry_after);
 out:
 	sodium_memzero(f.hash, sizeof f.hash);
-	sodium_memzero(new_hash, sizeof new_hash);
 	if (e != ERR_OK)
 		sodium_memzero(out->access_token, sizeof out->access_token);
 	return e;

@@ -66,6 +66,46 @@ enum err auth_password_verify(const char *hash, const char *password, bool *need
  * email costs what a wrong password costs. */
 void auth_password_burn(const char *password);
 
+/* ---- credential checks (credentials.c) ---- */
+
+struct throttle_rule;
+
+/* One email-and-password check, shared by member sign-in, the device page's
+ * sign-in and staff sign-in so that they keep one set of rules: throttling
+ * is checked before any hashing; an unknown email (`hash` NULL) costs a
+ * wrong password's work; a failure counts against both throttle keys; the
+ * holder's state (`is_active`) is only revealed to someone who knows the
+ * password; a hash made with old Argon2id parameters is replaced.  The
+ * caller owns every pointer; nothing is kept after the call. */
+struct auth_credential_check {
+	const char *hash;		/* the stored hash, or NULL when nobody has the email */
+	bool is_active;			/* may the holder sign in now */
+	enum err inactive_error;	/* the answer to a right password when !is_active */
+	const char *subject_key;	/* throttle key of the holder (of the email when unknown) */
+	const char *ip_key;		/* throttle key of the client network */
+	const struct throttle_rule *subject_rule;
+	const struct throttle_rule *ip_rule;
+	/* ERR_OK when both keys may try now, else ERR_TOO_MANY_ATTEMPTS with
+	 * *retry_after (or another error).  Reads only. */
+	enum err (*throttle_check)(struct db *db, const char *ip_key, const char *subject_key,
+				   int64_t *retry_after);
+	/* Run in the write transaction once the password verified: confirm
+	 * `hash` is still the holder's and the holder still active (else
+	 * ERR_INVALID_CREDENTIALS), store `new_hash` when not NULL, and do the
+	 * sign-in's own work.  The subject key is reset in the same
+	 * transaction.  Must be safe to rerun (see db_transaction). */
+	enum err (*accept)(struct db *db, const char *new_hash, void *ctx);
+	void *ctx;
+};
+
+/* Check `password` as `c` describes.  ERR_OK after `accept` committed;
+ * ERR_TOO_MANY_ATTEMPTS with *retry_after (seconds) when throttled;
+ * ERR_INVALID_CREDENTIALS (the failure counted) for a wrong password or
+ * unknown email; c->inactive_error; or what `accept` or the database
+ * returned. */
+enum err auth_credentials_check(struct db *db, const char *password,
+				const struct auth_credential_check *c, int64_t *retry_after);
+
 /* ---- stored secrets ---- */
 
 #define AUTH_SECRET_HASH_SIZE 65 /* 64 hex digits and a NUL */

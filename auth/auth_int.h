@@ -98,6 +98,27 @@ enum err auth_token_verify(const char *token, size_t len, const char *aud, struc
 /* Switch the per-thread verification cache off or on (for measurements). */
 void auth_token_cache_enable(bool on);
 
+/* ---- listing.c: what the paged lists share ---- */
+
+/* Copy text column `i` of `st` into `dst` (`cap` bytes); NULL reads as "". */
+void auth_copy_col(struct db_stmt *st, int i, char *dst, size_t cap);
+
+/* Resolve the page cursor `id` of `account_id`: `sql` selects one integer
+ * column with ?1 the id and ?2 the account; *out gets it.
+ * ERR_INVALID_PARAMETER when the id is not one of the account's. */
+enum err auth_page_cursor(struct db *db, const char *sql, const char *id, const char *account_id,
+			  int64_t *out);
+
+/* Fill the element at `row` from the current row of `st`. */
+typedef void (*auth_row_reader)(struct db_stmt *st, void *row);
+
+/* Read one page from `st` (bound, with LIMIT `limit` + 1) into a new array
+ * of `size`-byte elements, each filled by `read`: *rows (malloc'd, the
+ * caller frees), *n (at most `limit`) and *has_more (a further row exists).
+ * On error *rows is NULL.  The caller still finishes `st` with db_done. */
+enum err auth_page_read(struct db_stmt *st, int64_t limit, size_t size, auth_row_reader read,
+			void **rows, size_t *n, bool *has_more);
+
 /* ---- sessions.c ---- */
 
 struct auth_session_row {

@@ -197,12 +197,6 @@ struct poll_ctx {
 	struct auth_tokens *tokens;
 };
 
-static void copy_col(struct db_stmt *st, int i, char *dst, size_t cap)
-{
-	const char *s = db_column_text(st, i);
-	snprintf(dst, cap, "%s", s ? s : "");
-}
-
 static enum err poll_tx(struct db *db, void *arg)
 {
 	struct poll_ctx *c = arg;
@@ -226,17 +220,17 @@ static enum err poll_tx(struct db *db, void *arg)
 		db_done(st);
 		return e == ERR_NOT_FOUND ? ERR_OK : e;
 	}
-	copy_col(st, 0, id, sizeof id);
-	copy_col(st, 1, client_id, sizeof client_id);
-	copy_col(st, 2, status, sizeof status);
+	auth_copy_col(st, 0, id, sizeof id);
+	auth_copy_col(st, 1, client_id, sizeof client_id);
+	auth_copy_col(st, 2, status, sizeof status);
 	int64_t expires_at = db_column_int64(st, 3);
 	int64_t interval = db_column_int64(st, 4);
 	bool polled = !db_column_is_null(st, 5);
 	int64_t last_poll = db_column_int64(st, 5);
-	copy_col(st, 6, account, sizeof account);
-	copy_col(st, 7, profile, sizeof profile);
-	copy_col(st, 8, name, sizeof name);
-	copy_col(st, 9, model, sizeof model);
+	auth_copy_col(st, 6, account, sizeof account);
+	auth_copy_col(st, 7, profile, sizeof profile);
+	auth_copy_col(st, 8, name, sizeof name);
+	auth_copy_col(st, 9, model, sizeof model);
 	db_done(st);
 
 	/* Another client's code is as good as unknown to this one (RFC 6749 5.2). */
@@ -419,16 +413,16 @@ static enum err load_pending(struct db *db, const char *user_code, struct auth_d
 	e = db_step_row(st);
 	if (e == ERR_OK) {
 		char code[AUTH_USER_CODE_LEN + 1];
-		copy_col(st, 0, out->id, sizeof out->id);
-		copy_col(st, 1, code, sizeof code);
+		auth_copy_col(st, 0, out->id, sizeof out->id);
+		auth_copy_col(st, 1, code, sizeof code);
 		user_code_display(code, out->user_code);
-		copy_col(st, 2, out->client_id, sizeof out->client_id);
-		copy_col(st, 3, out->client_name, sizeof out->client_name);
-		copy_col(st, 4, out->device_type, sizeof out->device_type);
-		copy_col(st, 5, out->device_name, sizeof out->device_name);
-		copy_col(st, 6, out->device_model, sizeof out->device_model);
-		copy_col(st, 7, out->device_ref, sizeof out->device_ref);
-		copy_col(st, 8, out->network, sizeof out->network);
+		auth_copy_col(st, 2, out->client_id, sizeof out->client_id);
+		auth_copy_col(st, 3, out->client_name, sizeof out->client_name);
+		auth_copy_col(st, 4, out->device_type, sizeof out->device_type);
+		auth_copy_col(st, 5, out->device_name, sizeof out->device_name);
+		auth_copy_col(st, 6, out->device_model, sizeof out->device_model);
+		auth_copy_col(st, 7, out->device_ref, sizeof out->device_ref);
+		auth_copy_col(st, 8, out->network, sizeof out->network);
 		out->requested_at = db_column_int64(st, 9);
 		out->expires_at = db_column_int64(st, 10);
 	}
@@ -511,7 +505,7 @@ static enum err codefail_tx(struct db *db, void *arg)
 	char id[IDS_MAX] = "";
 	bool locked = false;
 	if (e == ERR_OK) {
-		copy_col(st, 0, id, sizeof id);
+		auth_copy_col(st, 0, id, sizeof id);
 		const char *s = db_column_text(st, 1);
 		locked = s && strcmp(s, "locked") == 0;
 	}
@@ -592,8 +586,8 @@ static enum err web_decide_tx(struct db *db, void *arg)
 	db_bind_int64(st, 2, clock_now());
 	e = db_step_row(st);
 	if (e == ERR_OK) {
-		copy_col(st, 0, code, sizeof code);
-		copy_col(st, 1, account, sizeof account);
+		auth_copy_col(st, 0, code, sizeof code);
+		auth_copy_col(st, 1, account, sizeof account);
 	}
 	db_done(st);
 	if (e != ERR_OK)

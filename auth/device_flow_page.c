@@ -163,7 +163,7 @@ static void put(struct page *p, const char *s, size_t n)
 		p->buf = nb;
 		p->cap = cap;
 	}
-	memcpy(p->buf + p->len, s, n);
+	memcpy(p->buf + p->len, s, n); // NOLINT(clang-analyzer-core.NonNullParamChecker): buf was allocated above (cap > len + n)
 	p->len += n;
 	p->buf[p->len] = '\0';
 }

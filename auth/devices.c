@@ -17,10 +17,18 @@
 #include "core/clock.h"
 #include "core/events.h"
 
-static void copy_col(struct db_stmt *st, int i, char *dst, size_t cap)
+static void read_device_row(struct db_stmt *st, void *row)
 {
-	const char *s = db_column_text(st, i);
-	snprintf(dst, cap, "%s", s ? s : "");
+	struct auth_device_row *r = row;
+	auth_copy_col(st, 0, r->id, sizeof r->id);
+	auth_copy_col(st, 1, r->name, sizeof r->name);
+	auth_copy_col(st, 2, r->type, sizeof r->type);
+	auth_copy_col(st, 3, r->model, sizeof r->model);
+	auth_copy_col(st, 4, r->client_id, sizeof r->client_id);
+	auth_copy_col(st, 5, r->last_profile_id, sizeof r->last_profile_id);
+	auth_copy_col(st, 6, r->last_network, sizeof r->last_network);
+	r->first_seen_at = db_column_int64(st, 7);
+	r->last_seen_at = db_column_int64(st, 8);
 }
 
 enum err auth_devices_list(struct db *db, const char *account_id, int64_t limit,
@@ -29,30 +37,16 @@ enum err auth_devices_list(struct db *db, const char *account_id, int64_t limit,
 {
 	struct db_stmt *st = NULL;
 	int64_t after_first_seen = 0;
-	struct auth_device_row *list = NULL;
-	size_t count = 0;
+	void *list = NULL;
+	enum err e = ERR_OK;
 	*rows = NULL;
 	*n = 0;
 	*has_more = false;
-	enum err e;
-	if (starting_after) {
-		e = db_prepare(db, "SELECT first_seen_at FROM devices WHERE id = ?1 AND account_id = ?2", &st);
-		if (e != ERR_OK)
-			return e;
-		db_bind_text(st, 1, starting_after);
-		db_bind_text(st, 2, account_id);
-		e = db_step_row(st);
-		if (e == ERR_OK)
-			after_first_seen = db_column_int64(st, 0);
-		db_done(st);
-		if (e == ERR_NOT_FOUND)
-			return ERR_INVALID_PARAMETER;
-		if (e != ERR_OK)
-			return e;
-	}
-	list = calloc((size_t)limit + 1, sizeof *list);
-	if (!list)
-		return ERR_NOMEM;
+	if (starting_after)
+		e = auth_page_cursor(db, "SELECT first_seen_at FROM devices WHERE id = ?1 AND account_id = ?2",
+				     starting_after, account_id, &after_first_seen);
+	if (e != ERR_OK)
+		return e;
 	/* Ordered by first sighting, which never changes, so pages are stable
 	 * while devices are in use. */
 	e = db_prepare(db,
@@ -63,40 +57,15 @@ enum err auth_devices_list(struct db *db, const char *account_id, int64_t limit,
 		       " ORDER BY first_seen_at DESC, id DESC LIMIT ?4",
 		       &st);
 	if (e != ERR_OK)
-		goto out;
+		return e;
 	db_bind_text(st, 1, account_id);
 	db_bind_text(st, 2, starting_after);
 	db_bind_int64(st, 3, after_first_seen);
 	db_bind_int64(st, 4, limit + 1);
-	for (;;) {
-		bool row = false;
-		e = db_step(st, &row);
-		if (e != ERR_OK || !row)
-			break;
-		struct auth_device_row *r = &list[count++];
-		copy_col(st, 0, r->id, sizeof r->id);
-		copy_col(st, 1, r->name, sizeof r->name);
-		copy_col(st, 2, r->type, sizeof r->type);
-		copy_col(st, 3, r->model, sizeof r->model);
-		copy_col(st, 4, r->client_id, sizeof r->client_id);
-		copy_col(st, 5, r->last_profile_id, sizeof r->last_profile_id);
-		copy_col(st, 6, r->last_network, sizeof r->last_network);
-		r->first_seen_at = db_column_int64(st, 7);
-		r->last_seen_at = db_column_int64(st, 8);
-	}
+	e = auth_page_read(st, limit, sizeof **rows, read_device_row, &list, n, has_more);
 	db_done(st);
-out:
-	if (e != ERR_OK) {
-		free(list);
-		return e;
-	}
-	if (count > (size_t)limit) {
-		*has_more = true;
-		count = (size_t)limit;
-	}
 	*rows = list;
-	*n = count;
-	return ERR_OK;
+	return e;
 }
 
 struct revoke_device_ctx {
@@ -152,7 +121,7 @@ static enum err revoke_device_tx(struct db *db, void *arg)
 			ids = p;
 			cap = ncap;
 		}
-		copy_col(st, 0, ids[n++], IDS_MAX);
+		auth_copy_col(st, 0, ids[n++], IDS_MAX);
 	}
 	db_done(st);
 	for (size_t i = 0; e == ERR_OK && i < n; i++)

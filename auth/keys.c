@@ -441,7 +441,7 @@ static enum err kf_write(const char *path, const struct kf *kf, bool no_clobber,
 		fd = -1;
 		goto fail_io;
 	}
-	fd = -1;
+	fd = -1; // NOLINT(clang-analyzer-deadcode.DeadStores): kept in step with the descriptor for the paths below
 	if (no_clobber) {
 		/* link() fails when the name exists: two first starts cannot both win. */
 		int rc = link(tmp, path);
@@ -468,7 +468,7 @@ fail_io:
 	say(why, cap, "cannot write the new key file beside %s: %s", path, strerror(errno));
 	if (fd >= 0)
 		close(fd);
-	fd = -1;
+	fd = -1; // NOLINT(clang-analyzer-deadcode.DeadStores): kept in step with the descriptor
 	unlink(tmp);
 out:
 	sodium_memzero(text, len);

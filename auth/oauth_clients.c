@@ -7,7 +7,6 @@
  * the default database has one client to try the flow with.
  */
 #include <stdio.h>
-#include <stdlib.h>
 #include <string.h>
 
 #include "auth/auth_int.h"
@@ -192,46 +191,28 @@ enum err auth_oauth_client_add(struct db *db, const struct auth_oauth_client *in
 				     "grant_types", grants));
 }
 
+static void read_client_row(struct db_stmt *st, void *row) { read_client(st, row); }
+
 enum err auth_oauth_clients_list(struct db *db, int64_t limit, const char *starting_after,
 				 struct auth_oauth_client **rows, size_t *n, bool *has_more)
 {
 	struct db_stmt *st = NULL;
-	struct auth_oauth_client *list = NULL;
-	size_t count = 0;
+	void *list = NULL;
 	*rows = NULL;
 	*n = 0;
 	*has_more = false;
-	list = calloc((size_t)limit + 1, sizeof *list);
-	if (!list)
-		return ERR_NOMEM;
 	enum err e = db_prepare(db,
 				"SELECT " CLIENT_COLUMNS " FROM oauth_clients WHERE (?1 IS NULL OR id > ?1)"
 				" ORDER BY id LIMIT ?2",
 				&st);
 	if (e != ERR_OK)
-		goto out;
+		return e;
 	db_bind_text(st, 1, starting_after);
 	db_bind_int64(st, 2, limit + 1);
-	for (;;) {
-		bool row = false;
-		e = db_step(st, &row);
-		if (e != ERR_OK || !row)
-			break;
-		read_client(st, &list[count++]);
-	}
+	e = auth_page_read(st, limit, sizeof **rows, read_client_row, &list, n, has_more);
 	db_done(st);
-out:
-	if (e != ERR_OK) {
-		free(list);
-		return e;
-	}
-	if (count > (size_t)limit) {
-		*has_more = true;
-		count = (size_t)limit;
-	}
 	*rows = list;
-	*n = count;
-	return ERR_OK;
+	return e;
 }
 
 enum err auth_oauth_client_disable(struct db *db, const char *client_id, const char *reason,

@@ -443,10 +443,18 @@ enum err auth_sessions_revoke_all(struct db *db, const char *account_id, const c
 
 /* ---- listing ---- */
 
-static void copy_col(struct db_stmt *st, int i, char *dst, size_t cap)
+static void read_session_row(struct db_stmt *st, void *row)
 {
-	const char *s = db_column_text(st, i);
-	snprintf(dst, cap, "%s", s ? s : "");
+	struct auth_session_row *r = row;
+	auth_copy_col(st, 0, r->id, sizeof r->id);
+	auth_copy_col(st, 1, r->device_id, sizeof r->device_id);
+	auth_copy_col(st, 2, r->device_name, sizeof r->device_name);
+	auth_copy_col(st, 3, r->device_type, sizeof r->device_type);
+	auth_copy_col(st, 4, r->device_model, sizeof r->device_model);
+	r->created_at = db_column_int64(st, 5);
+	r->last_used_at = db_column_int64(st, 6);
+	r->expires_at = db_column_int64(st, 7);
+	auth_copy_col(st, 8, r->last_network, sizeof r->last_network);
 }
 
 enum err auth_sessions_list(struct db *db, const char *account_id, int64_t limit,
@@ -455,30 +463,16 @@ enum err auth_sessions_list(struct db *db, const char *account_id, int64_t limit
 {
 	struct db_stmt *st = NULL;
 	int64_t now = clock_now(), after_created = 0;
-	struct auth_session_row *list = NULL;
-	size_t count = 0;
+	void *list = NULL;
+	enum err e = ERR_OK;
 	*rows = NULL;
 	*n = 0;
 	*has_more = false;
-	enum err e;
-	if (starting_after) {
-		e = db_prepare(db, "SELECT created_at FROM sessions WHERE id = ?1 AND account_id = ?2", &st);
-		if (e != ERR_OK)
-			return e;
-		db_bind_text(st, 1, starting_after);
-		db_bind_text(st, 2, account_id);
-		e = db_step_row(st);
-		if (e == ERR_OK)
-			after_created = db_column_int64(st, 0);
-		db_done(st);
-		if (e == ERR_NOT_FOUND)
-			return ERR_INVALID_PARAMETER;
-		if (e != ERR_OK)
-			return e;
-	}
-	list = calloc((size_t)limit + 1, sizeof *list);
-	if (!list)
-		return ERR_NOMEM;
+	if (starting_after)
+		e = auth_page_cursor(db, "SELECT created_at FROM sessions WHERE id = ?1 AND account_id = ?2",
+				     starting_after, account_id, &after_created);
+	if (e != ERR_OK)
+		return e;
 	e = db_prepare(db,
 		       "SELECT s.id, s.device_id, d.name, d.type, d.model, s.created_at, s.last_used_at,"
 		       " s.expires_at, s.last_network FROM sessions s"
@@ -488,41 +482,16 @@ enum err auth_sessions_list(struct db *db, const char *account_id, int64_t limit
 		       " ORDER BY s.created_at DESC, s.id DESC LIMIT ?5",
 		       &st);
 	if (e != ERR_OK)
-		goto out;
+		return e;
 	db_bind_text(st, 1, account_id);
 	db_bind_int64(st, 2, now);
 	db_bind_text(st, 3, starting_after);
 	db_bind_int64(st, 4, after_created);
 	db_bind_int64(st, 5, limit + 1);
-	for (;;) {
-		bool row = false;
-		e = db_step(st, &row);
-		if (e != ERR_OK || !row)
-			break;
-		struct auth_session_row *r = &list[count++];
-		copy_col(st, 0, r->id, sizeof r->id);
-		copy_col(st, 1, r->device_id, sizeof r->device_id);
-		copy_col(st, 2, r->device_name, sizeof r->device_name);
-		copy_col(st, 3, r->device_type, sizeof r->device_type);
-		copy_col(st, 4, r->device_model, sizeof r->device_model);
-		r->created_at = db_column_int64(st, 5);
-		r->last_used_at = db_column_int64(st, 6);
-		r->expires_at = db_column_int64(st, 7);
-		copy_col(st, 8, r->last_network, sizeof r->last_network);
-	}
+	e = auth_page_read(st, limit, sizeof **rows, read_session_row, &list, n, has_more);
 	db_done(st);
-out:
-	if (e != ERR_OK) {
-		free(list);
-		return e;
-	}
-	if (count > (size_t)limit) {
-		*has_more = true;
-		count = (size_t)limit;
-	}
 	*rows = list;
-	*n = count;
-	return ERR_OK;
+	return e;
 }
 
 /* ---- the per-request check ---- */
@@ -562,7 +531,7 @@ static enum err load_check(struct db *db, const char *sid, struct check_entry *c
 	e = db_step_row(st);
 	snprintf(c->sid, sizeof c->sid, "%s", sid);
 	if (e == ERR_OK) {
-		copy_col(st, 0, c->account, sizeof c->account);
+		auth_copy_col(st, 0, c->account, sizeof c->account);
 		c->live = db_column_is_null(st, 1);
 		c->expires_at = db_column_int64(st, 2);
 		int64_t used = db_column_int64(st, 3);

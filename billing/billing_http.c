@@ -10,6 +10,8 @@
 
 #include "accounts/accounts.h"
 #include "billing/billing.h"
+#include "billing/billing_int.h"
+#include "billing/renewal.h"
 #include "core/clock.h"
 #include "core/jsonv.h"
 #include "server/http.h"
@@ -83,6 +85,39 @@ static json_t *entitlements_json(const struct bill_entitlements *e)
 			 "device_types", devices_json(e->device_types));
 }
 
+static json_t *pending_price_json(const struct bill_pending_price *p)
+{
+	if (!p->has)
+		return json_null();
+	return json_pack("{s:s, s:o, s:o, s:o, s:o, s:o, s:b, s:b}", "id", p->id, "price",
+			 money_json(&p->amount), "display_price", display_json(&p->amount), "effective_at",
+			 time_json(p->effective_at), "applies_at", time_json(p->applies_at), "notified_at",
+			 time_json(p->notified_at), "consent_required", p->consent_required, "accepted",
+			 p->accepted);
+}
+
+/* What renewals add to the subscription document (issue 7): a pending
+ * price change and the dunning state. */
+static void renewal_fields(struct db *db, const struct bill_subscription *s, json_t *doc)
+{
+	struct bill_pending_price pp = {0};
+	struct bill_dunning d;
+	if (bill_pending_price_change(db, s, &pp) != ERR_OK)
+		pp.has = false;
+	json_object_set_new(doc, "pending_price_change", pending_price_json(&pp));
+	if (bill_dunning_get(db, s->id, &d) != ERR_OK || (s->state != BILL_PAST_DUE && s->state != BILL_ON_HOLD)) {
+		json_object_set_new(doc, "dunning", json_null());
+		return;
+	}
+	json_object_set_new(doc, "dunning",
+			    json_pack("{s:i, s:o, s:o, s:b, s:o, s:o, s:o}", "failed_payments", d.failed_payments,
+				      "since", time_json(d.since), "next_retry_at", time_json(d.next_retry_at),
+				      "next_retry_charges", d.next_retry_charges, "on_hold_since",
+				      time_json(d.on_hold_since), "ends_at", time_json(d.ends_at),
+				      "open_invoice_id",
+				      d.open_invoice_id[0] ? json_string(d.open_invoice_id) : json_null()));
+}
+
 static json_t *subscription_json(struct db *db, const struct bill_subscription *s)
 {
 	struct bill_entitlements ent;
@@ -105,6 +140,8 @@ static json_t *subscription_json(struct db *db, const struct bill_subscription *
 		time_json(s->created_at));
 	if (doc && bill_entitlements(db, s->account_id, &ent) == ERR_OK)
 		json_object_set_new(doc, "entitlements", entitlements_json(&ent));
+	if (doc)
+		renewal_fields(db, s, doc);
 	return doc;
 }
 
@@ -123,12 +160,6 @@ static struct db *db_or_reply(struct http_req *req)
 	if (!db)
 		http_reply_problem(req, ERR_DB, "no database connection");
 	return db;
-}
-
-static void read_json(struct http_req *req, struct jv *v, const char *const *allowed)
-{
-	jv_init(v, http_json(req));
-	jv_reject_unknown(v, allowed);
 }
 
 static bool valid_or_reply(struct http_req *req, struct jv *v)
@@ -352,16 +383,22 @@ static void plans_countries(struct http_req *req)
 
 /* ---- payment methods ---- */
 
-static void pm_create(struct http_req *req)
+void bill_payment_method_parse(struct jv *v, const char **token)
 {
 	static const char *const allowed[] = {"token", NULL};
+	jv_reject_unknown(v, allowed);
+	jv_string(v, "token", JV_REQUIRED, 1, 64, token);
+}
+
+static void pm_create(struct http_req *req)
+{
 	struct db *db = db_or_reply(req);
 	struct jv v;
 	const char *token = NULL;
 	if (!db)
 		return;
-	read_json(req, &v, allowed);
-	jv_string(&v, "token", JV_REQUIRED, 1, 64, &token);
+	jv_init(&v, http_json(req));
+	bill_payment_method_parse(&v, &token);
 	if (!valid_or_reply(req, &v)) {
 		jv_release(&v);
 		return;
@@ -460,19 +497,27 @@ static void plan_error_reply(struct http_req *req, enum err e, const char *plan,
 	http_reply_problem(req, e, detail);
 }
 
-static void sub_create(struct http_req *req)
+void bill_subscribe_parse(struct jv *v, const char **plan, const char **pm)
 {
 	static const char *const allowed[] = {"plan", "payment_method", NULL};
+	jv_reject_unknown(v, allowed);
+	jv_string(v, "plan", JV_REQUIRED, 1, BILL_CODE_MAX, plan);
+	if (jv_string(v, "payment_method", JV_OPTIONAL, 1, IDS_MAX - 1, pm) && !ids_valid("pm_", *pm)) {
+		jv_error(v, "payment_method", "not_found", "No such payment method");
+		*pm = NULL;
+	}
+}
+
+static void sub_create(struct http_req *req)
+{
 	struct db *db = db_or_reply(req);
 	struct jv v;
 	const char *plan = NULL, *pm = NULL;
 	char country[3];
 	if (!db)
 		return;
-	read_json(req, &v, allowed);
-	jv_string(&v, "plan", JV_REQUIRED, 1, BILL_CODE_MAX, &plan);
-	if (jv_string(&v, "payment_method", JV_OPTIONAL, 1, IDS_MAX - 1, &pm) && !ids_valid("pm_", pm))
-		jv_error(&v, "payment_method", "not_found", "No such payment method");
+	jv_init(&v, http_json(req));
+	bill_subscribe_parse(&v, &plan, &pm);
 	if (!valid_or_reply(req, &v) || !member_country_or_reply(req, db, country)) {
 		jv_release(&v);
 		return;
@@ -522,17 +567,23 @@ static void sub_get(struct http_req *req)
 		reply_subscription(req, db, 200, &sub, NULL, NULL);
 }
 
-static void sub_patch(struct http_req *req)
+void bill_plan_change_parse(struct jv *v, const char **plan)
 {
 	static const char *const allowed[] = {"plan", NULL};
+	jv_reject_unknown(v, allowed);
+	jv_string(v, "plan", JV_REQUIRED, 1, BILL_CODE_MAX, plan);
+}
+
+static void sub_patch(struct http_req *req)
+{
 	static const char *const change_names[] = {"none", "upgraded", "scheduled", "withdrawn"};
 	struct db *db = db_or_reply(req);
 	struct jv v;
 	const char *plan = NULL;
 	if (!db)
 		return;
-	read_json(req, &v, allowed);
-	jv_string(&v, "plan", JV_REQUIRED, 1, BILL_CODE_MAX, &plan);
+	jv_init(&v, http_json(req));
+	bill_plan_change_parse(&v, &plan);
 	if (!valid_or_reply(req, &v)) {
 		jv_release(&v);
 		return;
@@ -604,6 +655,25 @@ static void sub_cancel_or_resume(struct http_req *req, bool cancel)
 						  : "Only a canceled subscription can be resumed, before its period ends");
 	else
 		http_reply_problem(req, e, cancel ? "cancel failed" : "resume failed");
+}
+
+/* POST /v1/subscription/price-change/accept */
+static void sub_accept_price(struct http_req *req)
+{
+	struct db *db = db_or_reply(req);
+	struct bill_pending_price pp = {0};
+	struct bill_subscription sub = {0};
+	if (!db)
+		return;
+	enum err e = bill_price_change_accept(db, http_auth(req)->subject, &pp);
+	if (e == ERR_OK)
+		e = bill_subscription_get(db, http_auth(req)->subject, &sub);
+	if (e == ERR_OK)
+		reply_subscription(req, db, 200, &sub, NULL, "price_change_accepted");
+	else if (e == ERR_NOT_FOUND)
+		http_reply_problem(req, e, "No price change is waiting for this subscription");
+	else
+		http_reply_problem(req, e, "accept failed");
 }
 
 static void sub_cancel(struct http_req *req) { sub_cancel_or_resume(req, true); }
@@ -699,6 +769,7 @@ void billing_http_register(void)
 	http_route("DELETE", "/v1/subscription/scheduled-change", sub_withdraw, member, 0);
 	http_route("POST", "/v1/subscription/cancel", sub_cancel, member, 0);
 	http_route("POST", "/v1/subscription/resume", sub_resume, member, 0);
+	http_route("POST", "/v1/subscription/price-change/accept", sub_accept_price, member, 0);
 	http_route("GET", "/v1/me/entitlements", me_entitlements, member, 0);
 	http_route("GET", "/v1/invoices", invoices_list, member, 0);
 	http_route("GET", "/v1/invoices/{id}", invoice_get, member, 0);

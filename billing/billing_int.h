@@ -78,7 +78,9 @@ struct inv_draft {
 	size_t nlines;
 	struct inv_line lines[INV_LINES_MAX];
 	struct money subtotal, tax, total;
-	char number[32];		/* set by inv_finalize() */
+	struct money credit_applied;	/* account credit paying part of total (renewals); 0 */
+	char charge_key[64];		/* the provider's idempotency key; "" = the attempt id */
+	char number[32];		/* set by inv_insert_finalized() */
 };
 
 /* Start a draft in memory (nothing is written). */
@@ -95,17 +97,37 @@ enum err inv_add_line(struct inv_draft *d, enum bill_line_kind kind, const char 
  * "Tax"); an exclusive invoice gets a `tax` line with the tax added. */
 enum err inv_total(struct inv_draft *d);
 
-/* Write the draft with its lines, then finalize it: take the next number of
- * the year of `now` from invoice_counters and mark it open; emit
+/* Finalize the draft: take the next number of the year of `now` from
+ * invoice_counters and write the invoice, open, with its lines (a draft is
+ * never visible: it exists only inside this transaction); emit
  * invoice.finalized.  Assigns d->id when empty and d->number. */
 enum err inv_insert_finalized(struct db *db, struct inv_draft *d, int64_t now);
 
-/* Charge an open invoice's total with `pm`, record the attempt, and on
+/* What a charge of `d` takes from the card: total - credit_applied. */
+int64_t inv_amount_due(const struct inv_draft *d);
+
+/* Charge an open invoice's amount due with `pm`, record the attempt, and on
  * success mark it paid (invoice.paid, payment.succeeded); on a decline emit
- * payment.failed and leave it open.  A total of zero or less is marked paid
- * with no attempt.  `out` says what happened. */
+ * payment.failed and leave it open.  An amount due of zero or less is
+ * marked paid with no attempt.  The provider's idempotency key is
+ * d->charge_key when set.  `out` says what happened. */
 enum err inv_charge(struct db *db, struct inv_draft *d, const struct pm_row *pm, int64_t now,
 		    struct bill_payment_outcome *out);
+
+/* Load the stored invoice `invoice_id` into `d` far enough to charge or
+ * refund it (id, account, subscription, reason, currency, tax rule, period,
+ * totals, credit applied, number; no lines).  *status receives its status
+ * ("open", "paid"...; cap 16).  ERR_NOT_FOUND when absent. */
+enum err inv_load(struct db *db, const char *invoice_id, struct inv_draft *d, char *status,
+		  size_t status_cap);
+
+/* Mark an open invoice uncollectible (dunning ran out): event
+ * invoice.marked_uncollectible. */
+enum err inv_mark_uncollectible(struct db *db, const char *invoice_id, int64_t now);
+
+/* Void every open plan-period invoice of a subscription that ends (the
+ * unpaid renewal of a past_due one, a failed recovery of an on_hold one). */
+enum err inv_void_open_of_subscription(struct db *db, const char *subscription_id, int64_t now);
 
 /* Void an open invoice (invoice.voided). */
 enum err inv_void(struct db *db, const char *invoice_id, int64_t now);
@@ -113,6 +135,11 @@ enum err inv_void(struct db *db, const char *invoice_id, int64_t now);
 /* Record the subscription an invoice belongs to. */
 enum err inv_set_subscription(struct db *db, const char *invoice_id, const char *subscription_id);
 
+/* ---- refunds (refunds.c) ---- */
+
+/* The credit notes of an invoice, oldest first, as a new JSON array
+ * ({id, number, amount, tax, reason, created_at}). */
+enum err inv_credit_notes_json(struct db *db, const char *invoice_id, json_t **out);
 /* ---- add-ons (addons.c) ---- */
 
 /* For the renewal run: add one `addon` line per add-on of subscription `sub`
@@ -126,5 +153,25 @@ void bill_civil_date(int64_t t, int64_t *y, int64_t *m, int64_t *d);
 
 /* Human text of a time's date: "15 Jan 2027". */
 void bill_date_text(int64_t t, char *buf, size_t cap);
+
+/* ---- request bodies (billing_http.c) ----
+ *
+ * The checks the HTTP adapter makes on a JSON body before anything touches
+ * the database, callable without a request so that the fuzz targets run
+ * exactly them (fuzz/fuzz_billing_body.c).  Each reads `v` (jv_init'd by
+ * the caller on the request's JSON object), records every field error in it
+ * (unknown fields included), and sets its outputs, which borrow from the
+ * JSON, only to valid values. */
+
+struct jv;
+
+/* POST /v1/payment-methods {token}. */
+void bill_payment_method_parse(struct jv *v, const char **token);
+
+/* POST /v1/subscription {plan, payment_method}. */
+void bill_subscribe_parse(struct jv *v, const char **plan, const char **payment_method);
+
+/* PATCH /v1/subscription {plan}. */
+void bill_plan_change_parse(struct jv *v, const char **plan);
 
 #endif

@@ -16,6 +16,7 @@
 #include <string.h>
 
 #include "billing/billing_int.h"
+#include "billing/renewal.h"
 #include "core/clock.h"
 #include "core/data.h"
 #include "core/events.h"
@@ -43,6 +44,7 @@ struct cat_country {
 	struct cat_price prices[BILL_PLANS_MAX];
 	bool has_em_ads, has_em_ad_free;
 	int64_t em_ads, em_ad_free;
+	bool consent;		/* price_change_policy "consent" (issue 7) */
 };
 
 struct cat {
@@ -362,7 +364,8 @@ static int plan_index(const struct cat *cat, const char *code)
 
 static void validate_country(struct verr *v, struct cat *cat, const char *code, json_t *c)
 {
-	static const char *const allowed[] = {"currency", "tax", "prices", "extra_member", NULL};
+	static const char *const allowed[] = {"currency", "tax", "prices", "extra_member",
+					      "price_change_policy", NULL};
 	static const char *const tax_allowed[] = {"inclusive", "rate_bps", "name", NULL};
 	static const char *const em_allowed[] = {"ads", "ad_free", NULL};
 	char base[64], path[192];
@@ -457,6 +460,17 @@ static void validate_country(struct verr *v, struct cat *cat, const char *code, 
 								currency, &cc.em_ad_free);
 		}
 	}
+	/* How members learn of a price increase (docs/billing.md, "Price
+	 * changes"): told with notice (the default), or asked to accept. */
+	json_t *policy = json_object_get(c, "price_change_policy");
+	if (policy && !json_is_null(policy)) {
+		const char *pv = json_is_string(policy) ? json_string_value(policy) : "";
+		if (strcmp(pv, "consent") == 0)
+			cc.consent = true;
+		else if (strcmp(pv, "notify") != 0)
+			verr_add(v, path_key(path, sizeof path, base, "price_change_policy"), "invalid_value",
+				 "Must be notify or consent");
+	}
 	/* A plan with extra-member slots sold here needs the add-on priced. */
 	if (needs_em_ads && !(em && json_is_object(em) && json_object_get(em, "ads")))
 		verr_add(v, path_key(path, sizeof path, ebase, "ads"), "required",
@@ -516,6 +530,7 @@ static void validate(struct verr *v, json_t *doc, struct cat *cat, int64_t now)
 struct import_ctx {
 	const char *text;
 	const char *source;
+	const struct bill_actor *actor;	/* a staff import: audited in the transaction */
 	const struct cat *cat;
 	char checksum[65];
 	int64_t now;
@@ -550,6 +565,20 @@ static enum err insert_prices(struct db *db, const struct import_ctx *c)
 			db_done(st);
 			st = NULL;
 		}
+		if (e == ERR_OK) {
+			e = db_prepare(db,
+				       "INSERT INTO country_policies (catalog_version, country, price_change_policy)"
+				       " VALUES (?1, ?2, ?3)",
+				       &st);
+			if (e != ERR_OK)
+				break;
+			db_bind_int64(st, 1, c->version);
+			db_bind_text(st, 2, cc->code);
+			db_bind_text(st, 3, cc->consent ? "consent" : "notify");
+			e = db_step_done(st);
+			db_done(st);
+			st = NULL;
+		}
 		for (int tier = 0; tier < 2 && e == ERR_OK; tier++) {
 			bool has = tier == 0 ? cc->has_em_ads : cc->has_em_ad_free;
 			if (!has)
@@ -574,6 +603,33 @@ static enum err insert_prices(struct db *db, const struct import_ctx *c)
 			st = NULL;
 		}
 	}
+	return e;
+}
+
+/* Scheduled price changes (price_changes, issue 7) that take effect after
+ * the new catalog's prices stay scheduled: their price points are copied
+ * into the new version, with its tax rule, where it still sells the plan
+ * in that country and currency. */
+static enum err carry_price_changes(struct db *db, const struct import_ctx *c)
+{
+	struct db_stmt *st = NULL;
+	enum err e = db_prepare(db,
+				"INSERT INTO price_points (catalog_version, plan_code, country, currency, amount,"
+				" tax_inclusive, tax_rate_bps, tax_name, effective_from)"
+				" SELECT pp.catalog_version, pc.plan_code, pc.country, pc.currency, pc.amount,"
+				" pp.tax_inclusive, pp.tax_rate_bps, pp.tax_name, pc.effective_at"
+				" FROM price_changes pc JOIN price_points pp ON pp.catalog_version = ?1"
+				"   AND pp.plan_code = pc.plan_code AND pp.country = pc.country"
+				"   AND pp.currency = pc.currency AND pp.effective_from = ?2"
+				" WHERE pc.effective_at > ?2"
+				" ON CONFLICT (catalog_version, plan_code, country, effective_from) DO NOTHING",
+				&st);
+	if (e != ERR_OK)
+		return e;
+	db_bind_int64(st, 1, c->version);
+	db_bind_int64(st, 2, c->cat->effective_from);
+	e = db_step_done(st);
+	db_done(st);
 	return e;
 }
 
@@ -644,10 +700,17 @@ static enum err import_tx(struct db *db, void *arg)
 	if (e == ERR_OK)
 		e = insert_prices(db, c);
 	if (e == ERR_OK)
+		e = carry_price_changes(db, c);
+	if (e == ERR_OK)
 		e = events_emit(db, "catalog.imported", "catalog",
 				json_pack("{s:I, s:s, s:s, s:i, s:i}", "version", (json_int_t)c->version,
 					  "source", c->source, "checksum", c->checksum, "plans",
 					  (int)c->cat->nplans, "countries", (int)c->cat->ncountries));
+	if (e == ERR_OK && c->actor && c->actor->audit)
+		e = c->actor->audit(db, c->actor, "catalog.import", "catalog", "catalog",
+				    json_pack("{s:I}", "version", (json_int_t)(c->version - 1)),
+				    json_pack("{s:I, s:s}", "version", (json_int_t)c->version, "checksum",
+					      c->checksum));
 	if (e == ERR_OK)
 		c->created = true;
 	return e;
@@ -655,6 +718,12 @@ static enum err import_tx(struct db *db, void *arg)
 
 enum err bill_catalog_import(struct db *db, const char *json_text, const char *source,
 			     json_t **errors, int64_t *version, bool *created)
+{
+	return bill_catalog_import_as(db, json_text, NULL, errors, version, created, source);
+}
+
+enum err bill_catalog_import_as(struct db *db, const char *json_text, const struct bill_actor *actor,
+				json_t **errors, int64_t *version, bool *created, const char *source)
 {
 	struct verr v = {json_array()};
 	struct cat cat;
@@ -686,7 +755,7 @@ enum err bill_catalog_import(struct db *db, const char *json_text, const char *s
 		goto out;
 	}
 	unsigned char hash[32];
-	struct import_ctx c = {json_text, source, &cat, {0}, clock_now(), 0, false};
+	struct import_ctx c = {json_text, source, actor, &cat, {0}, clock_now(), 0, false};
 	crypto_generichash(hash, sizeof hash, (const unsigned char *)json_text, strlen(json_text), NULL, 0);
 	sodium_bin2hex(c.checksum, sizeof c.checksum, hash, sizeof hash);
 	e = db_transaction(db, import_tx, &c);

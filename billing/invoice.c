@@ -27,6 +27,8 @@ void inv_draft_init(struct inv_draft *d, const char *account_id, const char *bil
 	d->billing_reason = billing_reason;
 	snprintf(d->plan_code, sizeof d->plan_code, "%s", plan_code);
 	memcpy(d->currency, price->amount.currency, sizeof d->currency);
+	d->credit_applied.amount = 0;
+	memcpy(d->credit_applied.currency, price->amount.currency, sizeof d->credit_applied.currency);
 	d->tax_inclusive = price->tax_inclusive;
 	d->tax_rate_bps = price->tax_rate_bps;
 	snprintf(d->tax_name, sizeof d->tax_name, "%s", price->tax_name);
@@ -127,29 +129,38 @@ enum err inv_insert_finalized(struct db *db, struct inv_draft *d, int64_t now)
 	enum err e = ERR_OK;
 	if (!d->id[0] && (e = ids_new("inv_", d->id, sizeof d->id)) != ERR_OK)
 		return e;
+	/* The number is taken first and the row written open at once: inside
+	 * one transaction that is the same as writing a draft and finalizing it,
+	 * with one write fewer (the billing run writes a million of these). */
+	e = next_number(db, now, d->number, sizeof d->number);
+	if (e != ERR_OK)
+		return e;
 	e = db_prepare(db,
 		       "INSERT INTO invoices (id, account_id, subscription_id, number, billing_reason, status,"
 		       " currency, tax_inclusive, tax_rate_bps, tax_name, subtotal, tax, total, period_start,"
-		       " period_end, plan_code, created_at)"
-		       " VALUES (?1, ?2, ?3, NULL, ?4, 'draft', ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)",
+		       " period_end, plan_code, created_at, finalized_at, credit_applied)"
+		       " VALUES (?1, ?2, ?3, ?4, ?5, 'open', ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16,"
+		       " ?16, ?17)",
 		       &st);
 	if (e != ERR_OK)
 		return e;
 	db_bind_text(st, 1, d->id);
 	db_bind_text(st, 2, d->account_id);
 	db_bind_text(st, 3, d->subscription_id[0] ? d->subscription_id : NULL);
-	db_bind_text(st, 4, d->billing_reason);
-	db_bind_text(st, 5, d->currency);
-	db_bind_int64(st, 6, d->tax_inclusive);
-	db_bind_int64(st, 7, d->tax_rate_bps);
-	db_bind_text(st, 8, d->tax_name);
-	db_bind_int64(st, 9, d->subtotal.amount);
-	db_bind_int64(st, 10, d->tax.amount);
-	db_bind_int64(st, 11, d->total.amount);
-	db_bind_int64(st, 12, d->period_start);
-	db_bind_int64(st, 13, d->period_end);
-	db_bind_text(st, 14, d->plan_code);
-	db_bind_int64(st, 15, now);
+	db_bind_text(st, 4, d->number);
+	db_bind_text(st, 5, d->billing_reason);
+	db_bind_text(st, 6, d->currency);
+	db_bind_int64(st, 7, d->tax_inclusive);
+	db_bind_int64(st, 8, d->tax_rate_bps);
+	db_bind_text(st, 9, d->tax_name);
+	db_bind_int64(st, 10, d->subtotal.amount);
+	db_bind_int64(st, 11, d->tax.amount);
+	db_bind_int64(st, 12, d->total.amount);
+	db_bind_int64(st, 13, d->period_start);
+	db_bind_int64(st, 14, d->period_end);
+	db_bind_text(st, 15, d->plan_code);
+	db_bind_int64(st, 16, now);
+	db_bind_int64(st, 17, d->credit_applied.amount);
 	e = db_step_done(st);
 	db_done(st);
 	for (size_t i = 0; i < d->nlines && e == ERR_OK; i++) {
@@ -175,25 +186,16 @@ enum err inv_insert_finalized(struct db *db, struct inv_draft *d, int64_t now)
 		db_done(st);
 	}
 	if (e == ERR_OK)
-		e = next_number(db, now, d->number, sizeof d->number);
-	if (e != ERR_OK)
-		return e;
-	st = NULL;
-	e = db_prepare(db, "UPDATE invoices SET number = ?1, status = 'open', finalized_at = ?2"
-			   " WHERE id = ?3 AND status = 'draft'", &st);
-	if (e != ERR_OK)
-		return e;
-	db_bind_text(st, 1, d->number);
-	db_bind_int64(st, 2, now);
-	db_bind_text(st, 3, d->id);
-	e = db_step_done(st);
-	db_done(st);
-	if (e == ERR_OK)
 		e = events_emit(db, "invoice.finalized", d->id,
 				json_pack("{s:s, s:s, s:s, s:I, s:s}", "account", d->account_id, "number",
 					  d->number, "billing_reason", d->billing_reason, "total",
 					  (json_int_t)d->total.amount, "currency", d->currency));
 	return e;
+}
+
+int64_t inv_amount_due(const struct inv_draft *d)
+{
+	return d->total.amount - d->credit_applied.amount;
 }
 
 static enum err mark_paid(struct db *db, struct inv_draft *d, int64_t now)
@@ -236,7 +238,9 @@ enum err inv_charge(struct db *db, struct inv_draft *d, const struct pm_row *pm,
 	const struct bill_provider *prov = bill_provider();
 	memset(out, 0, sizeof *out);
 	snprintf(out->invoice_id, sizeof out->invoice_id, "%s", d->id);
-	if (d->total.amount <= 0) {
+	struct money due = d->total;
+	due.amount = inv_amount_due(d);
+	if (due.amount <= 0) {
 		out->succeeded = true;
 		return mark_paid(db, d, now);
 	}
@@ -246,7 +250,8 @@ enum err inv_charge(struct db *db, struct inv_draft *d, const struct pm_row *pm,
 		e = ids_new("pay_", out->attempt_id, sizeof out->attempt_id);
 	if (e != ERR_OK)
 		return e;
-	struct bill_charge_request req = {pm->token, d->total, out->attempt_id, prior};
+	struct bill_charge_request req = {pm->token, due, d->charge_key[0] ? d->charge_key : out->attempt_id,
+					  prior};
 	e = prov->charge(prov->ctx, &req, &res);
 	if (e != ERR_OK)
 		return e;
@@ -265,7 +270,7 @@ enum err inv_charge(struct db *db, struct inv_draft *d, const struct pm_row *pm,
 	db_bind_text(st, 2, d->id);
 	db_bind_text(st, 3, d->account_id);
 	db_bind_text(st, 4, pm->id);
-	db_bind_int64(st, 5, d->total.amount);
+	db_bind_int64(st, 5, due.amount);
 	db_bind_text(st, 6, d->currency);
 	db_bind_text(st, 7, prov->name);
 	db_bind_text(st, 8, res.provider_ref);
@@ -280,14 +285,14 @@ enum err inv_charge(struct db *db, struct inv_draft *d, const struct pm_row *pm,
 	if (res.succeeded) {
 		e = events_emit(db, "payment.succeeded", out->attempt_id,
 				json_pack("{s:s, s:s, s:I, s:s}", "account", d->account_id, "invoice", d->id,
-					  "amount", (json_int_t)d->total.amount, "currency", d->currency));
+					  "amount", (json_int_t)due.amount, "currency", d->currency));
 		if (e == ERR_OK)
 			e = mark_paid(db, d, now);
 		return e;
 	}
 	return events_emit(db, "payment.failed", out->attempt_id,
 			   json_pack("{s:s, s:s, s:I, s:s, s:s, s:b}", "account", d->account_id, "invoice",
-				     d->id, "amount", (json_int_t)d->total.amount, "currency", d->currency,
+				     d->id, "amount", (json_int_t)due.amount, "currency", d->currency,
 				     "failure_code", out->failure_code, "hard_decline", out->hard_decline));
 }
 
@@ -317,6 +322,91 @@ enum err inv_set_subscription(struct db *db, const char *invoice_id, const char 
 	db_bind_text(st, 2, invoice_id);
 	e = db_step_done(st);
 	db_done(st);
+	return e;
+}
+
+enum err inv_load(struct db *db, const char *invoice_id, struct inv_draft *d, char *status,
+		  size_t status_cap)
+{
+	struct db_stmt *st = NULL;
+	enum err e = db_prepare(db,
+				"SELECT id, account_id, subscription_id, billing_reason, currency, tax_inclusive,"
+				" tax_rate_bps, tax_name, subtotal, tax, total, period_start, period_end, plan_code,"
+				" number, credit_applied, status FROM invoices WHERE id = ?1",
+				&st);
+	if (e != ERR_OK)
+		return e;
+	db_bind_text(st, 1, invoice_id);
+	e = db_step_row(st);
+	if (e == ERR_OK) {
+		static const char *const reasons[] = {"subscription_create", "subscription_cycle",
+						      "subscription_update"};
+		memset(d, 0, sizeof *d);
+		snprintf(d->id, sizeof d->id, "%s", db_column_text(st, 0));
+		snprintf(d->account_id, sizeof d->account_id, "%s", db_column_text(st, 1));
+		if (!db_column_is_null(st, 2))
+			snprintf(d->subscription_id, sizeof d->subscription_id, "%s", db_column_text(st, 2));
+		d->billing_reason = reasons[0];
+		for (size_t i = 0; i < sizeof reasons / sizeof reasons[0]; i++)
+			if (strcmp(reasons[i], db_column_text(st, 3)) == 0)
+				d->billing_reason = reasons[i];
+		snprintf(d->currency, sizeof d->currency, "%s", db_column_text(st, 4));
+		d->tax_inclusive = db_column_int64(st, 5) != 0;
+		d->tax_rate_bps = (int32_t)db_column_int64(st, 6);
+		snprintf(d->tax_name, sizeof d->tax_name, "%s", db_column_text(st, 7));
+		e = money_init(&d->subtotal, db_column_int64(st, 8), d->currency);
+		if (e == ERR_OK)
+			e = money_init(&d->tax, db_column_int64(st, 9), d->currency);
+		if (e == ERR_OK)
+			e = money_init(&d->total, db_column_int64(st, 10), d->currency);
+		if (e == ERR_OK)
+			e = money_init(&d->credit_applied, db_column_int64(st, 15), d->currency);
+		d->period_start = db_column_int64(st, 11);
+		d->period_end = db_column_int64(st, 12);
+		snprintf(d->plan_code, sizeof d->plan_code, "%s", db_column_text(st, 13));
+		if (!db_column_is_null(st, 14))
+			snprintf(d->number, sizeof d->number, "%s", db_column_text(st, 14));
+		if (status)
+			snprintf(status, status_cap, "%s", db_column_text(st, 16));
+	}
+	db_done(st);
+	return e;
+}
+
+enum err inv_mark_uncollectible(struct db *db, const char *invoice_id, int64_t now)
+{
+	struct db_stmt *st = NULL;
+	(void)now;
+	enum err e = db_prepare(db, "UPDATE invoices SET status = 'uncollectible'"
+				    " WHERE id = ?1 AND status = 'open'", &st);
+	if (e != ERR_OK)
+		return e;
+	db_bind_text(st, 1, invoice_id);
+	e = db_step_done(st);
+	db_done(st);
+	if (e == ERR_OK)
+		e = events_emit(db, "invoice.marked_uncollectible", invoice_id, NULL);
+	return e;
+}
+
+enum err inv_void_open_of_subscription(struct db *db, const char *subscription_id, int64_t now)
+{
+	struct db_stmt *st = NULL;
+	char ids[8][IDS_MAX];
+	size_t n = 0;
+	enum err e = db_prepare(db,
+				"SELECT id FROM invoices WHERE subscription_id = ?1 AND status = 'open'"
+				" AND billing_reason IN ('subscription_create', 'subscription_cycle')",
+				&st);
+	if (e != ERR_OK)
+		return e;
+	db_bind_text(st, 1, subscription_id);
+	bool row = false;
+	while ((e = db_step(st, &row)) == ERR_OK && row && n < sizeof ids / sizeof ids[0])
+		snprintf(ids[n++], IDS_MAX, "%s", db_column_text(st, 0));
+	db_done(st);
+	for (size_t i = 0; i < n && e == ERR_OK; i++)
+		e = inv_void(db, ids[i], now);
 	return e;
 }
 
@@ -393,7 +483,7 @@ enum err bill_invoice_json(struct db *db, const char *account_id, const char *in
 	enum err e = db_prepare(db,
 				"SELECT id, number, status, billing_reason, subscription_id, currency, tax_inclusive,"
 				" tax_rate_bps, tax_name, subtotal, tax, total, period_start, period_end, plan_code,"
-				" created_at, finalized_at, paid_at, voided_at"
+				" created_at, finalized_at, paid_at, voided_at, credit_applied, amount_refunded"
 				" FROM invoices WHERE id = ?1 AND account_id = ?2",
 				&st);
 	if (e != ERR_OK)
@@ -426,6 +516,14 @@ enum err bill_invoice_json(struct db *db, const char *account_id, const char *in
 			"finalized_at", time_json(db_column_int64(st, 16)),
 			"paid_at", time_json(db_column_int64(st, 17)),
 			"voided_at", time_json(db_column_int64(st, 18)));
+	if (inv) {
+		/* Account credit pays first; the card pays the rest (issue 7). */
+		int64_t credit = db_column_int64(st, 19);
+		json_object_set_new(inv, "credit_applied", money_json(credit, currency));
+		json_object_set_new(inv, "amount_due",
+				    money_json(db_column_int64(st, 11) - credit, currency));
+		json_object_set_new(inv, "amount_refunded", money_json(db_column_int64(st, 20), currency));
+	}
 	db_done(st);
 	st = NULL;
 	if (!inv || !lines || !attempts) {
@@ -435,6 +533,12 @@ enum err bill_invoice_json(struct db *db, const char *account_id, const char *in
 	e = invoice_lines_json(db, id, currency, lines);
 	if (e == ERR_OK)
 		e = invoice_attempts_json(db, id, attempts);
+	if (e == ERR_OK) {
+		json_t *notes = NULL;
+		e = inv_credit_notes_json(db, id, &notes);
+		if (e == ERR_OK)
+			json_object_set_new(inv, "credit_notes", notes);
+	}
 	if (e != ERR_OK)
 		goto out;
 	json_object_set_new(inv, "lines", lines);

@@ -8,8 +8,10 @@
 #include <string.h>
 
 #include "billing/billing_int.h"
+#include "billing/renewal.h"
 #include "core/clock.h"
 #include "core/events.h"
+#include "core/log.h"
 
 #define PM_COLUMNS "id, brand, last4, exp_month, exp_year, is_default, created_at"
 
@@ -64,6 +66,22 @@ struct attach_ctx {
 	struct bill_payment_method *out;
 };
 
+/* True when the account's subscription waits for a payment (past_due or
+ * on_hold): a card attached then becomes the default and is charged. */
+static enum err in_dunning(struct db *db, const char *account_id, bool *yes)
+{
+	struct db_stmt *st = NULL;
+	enum err e = db_prepare(db, "SELECT 1 FROM subscriptions WHERE account_id = ?1"
+				    " AND state IN ('past_due', 'on_hold')", &st);
+	if (e != ERR_OK)
+		return e;
+	db_bind_text(st, 1, account_id);
+	e = db_step_row(st);
+	db_done(st);
+	*yes = e == ERR_OK;
+	return e == ERR_NOT_FOUND ? ERR_OK : e;
+}
+
 static enum err attach_tx(struct db *db, void *arg)
 {
 	struct attach_ctx *c = arg;
@@ -75,7 +93,22 @@ static enum err attach_tx(struct db *db, void *arg)
 		return e;
 	if (n >= BILL_PAYMENT_METHODS_MAX)
 		return ERR_CONFLICT;
-	e = ids_new("pm_", id, sizeof id);
+	bool dunning = false;
+	e = in_dunning(db, c->account_id, &dunning);
+	if (e == ERR_OK && dunning && n > 0) {
+		/* Clear the old default first (one default per account). */
+		st = NULL;
+		e = db_prepare(db, "UPDATE payment_methods SET is_default = 0"
+				   " WHERE account_id = ?1 AND is_default = 1", &st);
+		if (e == ERR_OK) {
+			db_bind_text(st, 1, c->account_id);
+			e = db_step_done(st);
+		}
+		db_done(st);
+		st = NULL;
+	}
+	if (e == ERR_OK)
+		e = ids_new("pm_", id, sizeof id);
 	if (e != ERR_OK)
 		return e;
 	e = db_prepare(db,
@@ -94,17 +127,28 @@ static enum err attach_tx(struct db *db, void *arg)
 	db_bind_text(st, 6, c->card->last4);
 	db_bind_int64(st, 7, c->card->exp_month);
 	db_bind_int64(st, 8, c->card->exp_year);
-	db_bind_int64(st, 9, n == 0);
+	db_bind_int64(st, 9, n == 0 || dunning);
 	db_bind_int64(st, 10, now);
 	e = db_step_done(st);
 	db_done(st);
 	if (e == ERR_OK)
 		e = events_emit(db, "payment_method.attached", id,
 				json_pack("{s:s, s:s, s:s, s:b}", "account", c->account_id, "brand",
-					  c->card->brand, "last4", c->card->last4, "is_default", n == 0));
+					  c->card->brand, "last4", c->card->last4, "is_default", n == 0 || dunning));
 	if (e == ERR_OK)
 		e = pm_get(db, c->account_id, id, c->out);
 	return e;
+}
+
+/* A new default payment method: a subscription in dunning is charged at
+ * once (docs/billing.md, "Dunning").  Its outcome is the subscription's
+ * business, not the attach's: the method stays attached either way. */
+static void retry_dunning(struct db *db, const char *account_id)
+{
+	struct bill_payment_outcome pay = {0};
+	enum err e = bill_dunning_retry_now(db, account_id, &pay);
+	if (e != ERR_OK)
+		log_error("billing.dunning_retry_failed", "error=%s", err_name(e));
 }
 
 enum err bill_pm_attach(struct db *db, const char *account_id, const char *token,
@@ -116,7 +160,10 @@ enum err bill_pm_attach(struct db *db, const char *account_id, const char *token
 	if (e != ERR_OK)
 		return e;
 	struct attach_ctx c = {account_id, token, &card, out};
-	return db_transaction(db, attach_tx, &c);
+	e = db_transaction(db, attach_tx, &c);
+	if (e == ERR_OK && out->is_default)
+		retry_dunning(db, account_id);
+	return e;
 }
 
 enum err bill_pm_list(struct db *db, const char *account_id, struct bill_payment_method *out,
@@ -190,7 +237,10 @@ enum err bill_pm_set_default(struct db *db, const char *account_id, const char *
 			     struct bill_payment_method *out)
 {
 	struct default_ctx c = {account_id, pm_id, out};
-	return db_transaction(db, set_default_tx, &c);
+	enum err e = db_transaction(db, set_default_tx, &c);
+	if (e == ERR_OK)
+		retry_dunning(db, account_id);
+	return e;
 }
 
 static enum err has_live_subscription(struct db *db, const char *account_id, bool *live)

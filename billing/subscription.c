@@ -555,6 +555,9 @@ static enum err cancel_tx(struct db *db, void *arg)
 	db_bind_text(st, 5, s.id);
 	e = db_step_done(st);
 	db_done(st);
+	/* Ending in dunning: the unpaid invoice will never be paid. */
+	if (e == ERR_OK && next == BILL_ENDED)
+		e = inv_void_open_of_subscription(db, s.id, now);
 	if (e == ERR_OK) {
 		char at[32];
 		int64_t ends = next == BILL_ENDED ? now : s.current_period_end;

@@ -65,64 +65,33 @@ int cmd_clients_add(struct ctl *ctl, int argc, char **argv)
 	return rc;
 }
 
+static void add_client_row(struct ctl_table *t, const json_t *c)
+{
+	char grants[64] = "";
+	size_t k;
+	json_t *g;
+	json_array_foreach(json_object_get(c, "grant_types"), k, g)
+	{
+		size_t used = strlen(grants);
+		snprintf(grants + used, sizeof grants - used, "%s%s", used ? "," : "",
+			 json_string_value(g) ? json_string_value(g) : "");
+	}
+	const char *row[6] = {ctl_str(c, "client_id"), ctl_str(c, "name"), ctl_str(c, "device_type"),
+			      grants, json_is_true(json_object_get(c, "active")) ? "active" : "disabled",
+			      ctl_str(c, "created_at")};
+	ctl_table_row(t, row);
+}
+
 int cmd_clients_list(struct ctl *ctl, int argc, char **argv)
 {
 	static const char *const titles[] = {"CLIENT ID", "NAME", "TYPE", "GRANTS", "STATE", "CREATED"};
-	json_t *page = NULL, *all = json_array();
-	char path[256];
-	char *after = NULL;
-	int rc = CTL_OK;
+	json_t *all = NULL;
 	if (!ctl_check_args(argc, argv, NULL, NULL, 0, 0, NULL))
 		return ctl_usage_error("clients list", "bad arguments");
 	/* Client lists are short: fetch every page. */
-	for (;;) {
-		snprintf(path, sizeof path, "/admin/v1/clients?limit=100%s%s", after ? "&starting_after=" : "",
-			 after ? after : "");
-		free(after);
-		after = NULL;
-		rc = ctl_api(ctl, "GET", path, NULL, 0, &page);
-		if (rc != CTL_OK)
-			break;
-		json_t *data = json_object_get(page, "data");
-		json_array_extend(all, data);
-		size_t n = json_array_size(data);
-		if (json_is_true(json_object_get(page, "has_more")) && n > 0)
-			after = ctl_escape(ctl_str(json_array_get(data, n - 1), "client_id"));
-		json_decref(page);
-		page = NULL;
-		if (!after)
-			break;
-	}
-	if (rc == CTL_OK) {
-		if (ctl->json) {
-			json_t *o = json_pack("{s:O}", "data", all);
-			ctl_print_json(o);
-			json_decref(o);
-		} else {
-			struct ctl_table *t = ctl_table_new(6, titles);
-			size_t i;
-			json_t *c;
-			json_array_foreach(all, i, c)
-			{
-				char grants[64] = "";
-				size_t k;
-				json_t *g;
-				json_array_foreach(json_object_get(c, "grant_types"), k, g)
-				{
-					size_t used = strlen(grants);
-					snprintf(grants + used, sizeof grants - used, "%s%s", used ? "," : "",
-						 json_string_value(g) ? json_string_value(g) : "");
-				}
-				const char *row[6] = {ctl_str(c, "client_id"), ctl_str(c, "name"),
-						      ctl_str(c, "device_type"), grants,
-						      json_is_true(json_object_get(c, "active")) ? "active" : "disabled",
-						      ctl_str(c, "created_at")};
-				ctl_table_row(t, row);
-			}
-			ctl_table_print(ctl, t);
-			ctl_table_free(t);
-		}
-	}
+	int rc = ctl_api_get_all(ctl, "/admin/v1/clients", "client_id", &all);
+	if (rc == CTL_OK)
+		ctl_print_rows(ctl, all, 6, titles, add_client_row);
 	json_decref(all);
 	return rc;
 }

@@ -177,56 +177,25 @@ int cmd_staff_add(struct ctl *ctl, int argc, char **argv)
 	return rc;
 }
 
+static void add_staff_row(struct ctl_table *t, const json_t *s)
+{
+	const char *row[6] = {ctl_str(s, "id"), ctl_str(s, "email"), ctl_str(s, "name"),
+			      ctl_str(s, "role"),
+			      json_is_true(json_object_get(s, "active")) ? "active" : "disabled",
+			      ctl_str(s, "last_signin_at")};
+	ctl_table_row(t, row);
+}
+
 int cmd_staff_list(struct ctl *ctl, int argc, char **argv)
 {
 	static const char *const titles[] = {"ID", "EMAIL", "NAME", "ROLE", "STATE", "LAST SIGN-IN"};
-	json_t *page = NULL, *all = json_array();
-	char path[256];
-	char *after = NULL;
-	int rc = CTL_OK;
+	json_t *all = NULL;
 	if (!ctl_check_args(argc, argv, NULL, NULL, 0, 0, NULL))
 		return ctl_usage_error("staff list", "bad arguments");
 	/* Staff lists are short: fetch every page. */
-	for (;;) {
-		snprintf(path, sizeof path, "/admin/v1/staff?limit=100%s%s", after ? "&starting_after=" : "",
-			 after ? after : "");
-		free(after);
-		after = NULL;
-		rc = ctl_api(ctl, "GET", path, NULL, 0, &page);
-		if (rc != CTL_OK)
-			break;
-		json_t *data = json_object_get(page, "data");
-		json_array_extend(all, data);
-		size_t n = json_array_size(data);
-		bool more = json_is_true(json_object_get(page, "has_more"));
-		if (more && n > 0)
-			after = ctl_escape(ctl_str(json_array_get(data, n - 1), "id"));
-		json_decref(page);
-		page = NULL;
-		if (!after)
-			break;
-	}
-	if (rc == CTL_OK) {
-		if (ctl->json) {
-			json_t *o = json_pack("{s:O}", "data", all);
-			ctl_print_json(o);
-			json_decref(o);
-		} else {
-			struct ctl_table *t = ctl_table_new(6, titles);
-			size_t i;
-			json_t *s;
-			json_array_foreach(all, i, s)
-			{
-				const char *row[6] = {ctl_str(s, "id"), ctl_str(s, "email"), ctl_str(s, "name"),
-						      ctl_str(s, "role"),
-						      json_is_true(json_object_get(s, "active")) ? "active" : "disabled",
-						      ctl_str(s, "last_signin_at")};
-				ctl_table_row(t, row);
-			}
-			ctl_table_print(ctl, t);
-			ctl_table_free(t);
-		}
-	}
+	int rc = ctl_api_get_all(ctl, "/admin/v1/staff", "id", &all);
+	if (rc == CTL_OK)
+		ctl_print_rows(ctl, all, 6, titles, add_staff_row);
 	json_decref(all);
 	return rc;
 }

@@ -153,6 +153,42 @@ const struct ctl_command ctl_commands[] = {
 	 "  --country XX   one country (ISO 3166-1 alpha-2); default: every country sold in\n"
 	 "  --json         the GET /v1/plans documents instead of tables\n",
 	 "  hearthctl catalog show --country JP\n  hearthctl catalog show --json\n", cmd_catalog_show, NULL},
+	{"catalog", "import", "Import a catalog file as the next catalog version (admin role)",
+	 REASON_OPT JSON_OPT,
+	 "  hearthctl catalog import data/catalog.json --reason \"2027 prices, ticket FIN-88\"\n",
+	 cmd_catalog_import, "FILE"},
+	{"billing", "run",
+	 "Run billing now: renew what is due, retry past-due charges, end what expired (admin role)",
+	 "  --until TIME       renew what fell due up to TIME (RFC 3339; default: now)\n" REASON_OPT
+	 "  --json             the finished run's JSON instead of progress and a summary\n",
+	 "  hearthctl billing run --reason \"scheduler was down this morning\"\n"
+	 "  hearthctl billing run --until 2027-03-01T00:00:00Z --json --reason \"month-end\"\n",
+	 cmd_billing_run, NULL},
+	{"prices", "schedule",
+	 "Schedule a price change of a plan in a country; subscribers are told now (admin role)",
+	 "  --plan CODE              the plan (required)\n"
+	 "  --country XX             the country (required)\n"
+	 "  --amount N               the new price in the country's currency: 19.99, 1690, 2.750 (required)\n"
+	 "  --effective TIME         when new subscribers start paying it (RFC 3339; required)\n"
+	 "  --notice-days N          existing subscribers pay it from the first renewal N days after being told\n"
+	 "                           (default 30)\n"
+	 "  --grandfather-months N   existing subscribers keep their price N months after TIME (default 0)\n"
+	 REASON_OPT JSON_OPT,
+	 "  hearthctl prices schedule --plan standard --country US --amount 19.99 \\\n"
+	 "      --effective 2027-03-01T00:00:00Z --reason \"2027 price review\"\n",
+	 cmd_prices_schedule, NULL},
+	{"refunds", "create",
+	 "Refund a paid invoice, all that is left or --amount, as a credit note (supervisor up to a limit)",
+	 "  --amount N         how much, in the invoice's currency (default: everything left)\n" REASON_OPT
+		 JSON_OPT,
+	 "  hearthctl refunds create inv_0123456789abcdefghjkmnpqrs --amount 5.00 --reason \"outage credit\"\n",
+	 cmd_refunds_create, "INVOICE"},
+	{"credits", "grant", "Grant account credit; it pays the next invoices first (supervisor up to a limit)",
+	 "  --amount N         how much (required)\n"
+	 "  --currency CUR     in which currency (required; only invoices in it use it)\n" REASON_OPT JSON_OPT,
+	 "  hearthctl credits grant acc_0123456789abcdefghjkmnpqrs --amount 5.00 --currency USD \\\n"
+	 "      --reason \"goodwill, ticket 7781\"\n",
+	 cmd_credits_grant, "ACCOUNT"},
 	{"keys", "list", "List the token signing keys of a key file (on the server host)",
 	 "  --key-file PATH   key file (env HEARTH_KEY_FILE; default ./hearth.keys)\n"
 	 "  --json            machine-readable output\n",

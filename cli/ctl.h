@@ -104,6 +104,12 @@ enum ctl_req_flags {
 int ctl_api(struct ctl *ctl, const char *method, const char *path, json_t *body, unsigned flags,
 	    json_t **out);
 
+/* GET every page of the list at `path` (no query string), 100 rows a
+ * page, continuing after each page's last row by its `id_field`.  CTL_OK
+ * with *all the rows (a new array, the caller releases it, also on
+ * failure), or ctl_api's exit code after it printed the problem. */
+int ctl_api_get_all(struct ctl *ctl, const char *path, const char *id_field, json_t **all);
+
 /* Percent-encode `s` for a URL path segment or query value; caller frees. */
 char *ctl_escape(const char *s);
 
@@ -161,6 +167,12 @@ struct ctl_table *ctl_table_new(int ncols, const char *const *titles);
 void ctl_table_row(struct ctl_table *t, const char *const *cells);
 void ctl_table_print(struct ctl *ctl, struct ctl_table *t);
 void ctl_table_free(struct ctl_table *t);
+
+/* Print the list `rows`: as {"data": rows} with --json, else as a table
+ * of `ncols` columns titled `titles`, `add_row` adding each row to it. */
+typedef void (*ctl_row_fn)(struct ctl_table *t, const json_t *row);
+void ctl_print_rows(struct ctl *ctl, json_t *rows, int ncols, const char *const *titles,
+		    ctl_row_fn add_row);
 
 /* Print "  Label:   value" lines; a NULL or empty value prints "-". */
 void ctl_field(struct ctl *ctl, const char *label, const char *value);

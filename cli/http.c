@@ -6,6 +6,7 @@
  * into either parsed JSON or a printed problem and an exit code.
  */
 #include <curl/curl.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -247,4 +248,32 @@ const char *ctl_reason(struct ctl *ctl)
 	memmove(asked, r, n);
 	asked[n] = '\0';
 	return asked;
+}
+
+int ctl_api_get_all(struct ctl *ctl, const char *path, const char *id_field, json_t **all)
+{
+	json_t *page = NULL;
+	char url[256];
+	char *after = NULL;
+	int rc = CTL_OK;
+	*all = json_array();
+	for (;;) {
+		snprintf(url, sizeof url, "%s?limit=100%s%s", path, after ? "&starting_after=" : "",
+			 after ? after : "");
+		free(after);
+		after = NULL;
+		rc = ctl_api(ctl, "GET", url, NULL, 0, &page);
+		if (rc != CTL_OK)
+			break;
+		json_t *data = json_object_get(page, "data");
+		json_array_extend(*all, data);
+		size_t n = json_array_size(data);
+		if (json_is_true(json_object_get(page, "has_more")) && n > 0)
+			after = ctl_escape(ctl_str(json_array_get(data, n - 1), id_field));
+		json_decref(page);
+		page = NULL;
+		if (!after)
+			break;
+	}
+	return rc;
 }

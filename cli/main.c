@@ -17,7 +17,7 @@ const char *ctl_opt(int argc, char **argv, const char *name)
 {
 	size_t n = strlen(name);
 	for (int i = 0; i < argc; i++) {
-		if (strncmp(argv[i], name, n) != 0)
+		if (strncmp(argv[i], name, n) != 0) // NOLINT(clang-analyzer-core.NonNullParamChecker): argv[i] with i < argc is never NULL
 			continue;
 		if (argv[i][n] == '=')
 			return argv[i] + n + 1;
@@ -179,7 +179,8 @@ int main(int argc, char **argv)
 	ctl.reason = ctl_opt(argc, argv, "--reason");
 	ctl.json = ctl_flag(argc, argv, "--json");
 	ctl.yes = ctl_flag(argc, argv, "--yes");
-	bool no_color = getenv("NO_COLOR") && getenv("NO_COLOR")[0];
+	const char *no_color_env = getenv("NO_COLOR");
+	bool no_color = no_color_env && no_color_env[0];
 	ctl.color = isatty(STDOUT_FILENO) && !no_color;
 	ctl.err_color = isatty(STDERR_FILENO) && !no_color;
 

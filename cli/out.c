@@ -137,3 +137,19 @@ void ctl_table_free(struct ctl_table *t)
 	free(t->cells);
 	free(t);
 }
+
+void ctl_print_rows(struct ctl *ctl, json_t *rows, int ncols, const char *const *titles,
+		    ctl_row_fn add_row)
+{
+	if (ctl->json) {
+		json_t *o = json_pack("{s:O}", "data", rows);
+		ctl_print_json(o);
+		json_decref(o);
+		return;
+	}
+	struct ctl_table *t = ctl_table_new(ncols, titles);
+	for (size_t i = 0; i < json_array_size(rows); i++)
+		add_row(t, json_array_get(rows, i));
+	ctl_table_print(ctl, t);
+	ctl_table_free(t);
+}

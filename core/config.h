@@ -43,6 +43,12 @@ struct config {
 	int64_t reset_email_limit;	/* password-reset requests per email per hour */
 	int64_t reset_ip_limit;		/* password-reset requests per client IP per hour */
 	int64_t revocation_cache_ms;	/* max staleness of the revocation cache */
+	int64_t billing_interval_s;	/* billing run every so often; 0 = off */
+	int64_t billing_batch;		/* subscriptions per billing-run transaction */
+	int64_t billing_cache_mb;	/* page cache of the billing thread's connection */
+	const char *dunning_retry_days;	/* "1,3,5,7": retries after a failed renewal */
+	int64_t dunning_hold_days;	/* on hold this long, then ended */
+	const char *supervisor_money_limits; /* "USD 50.00,JPY 7500": most a supervisor refunds or grants */
 	int64_t device_code_ttl_s;	/* device login: how long a code lives (expires_in) */
 	int64_t device_poll_interval_s;	/* device login: the polling interval given out */
 	int64_t user_code_fail_limit;	/* wrong user codes per member before backoff */

@@ -346,10 +346,17 @@ void db_rollback(struct db *db)
  * writes they waited for.  The busy handler still arbitrates between
  * processes. */
 static pthread_mutex_t write_turn = PTHREAD_MUTEX_INITIALIZER;
+static _Thread_local bool in_write_turn;
 
 enum err db_transaction(struct db *db, db_tx_fn fn, void *ctx)
 {
 	enum err e = ERR_DB_BUSY;
+	/* A transaction started from inside another on the same thread would
+	 * wait for itself forever: say so instead of hanging. */
+	if (in_write_turn) {
+		log_error("db.nested_transaction", "%s", "db_transaction called inside a transaction");
+		return ERR_INTERNAL;
+	}
 	for (int attempt = 0; attempt < 8; attempt++) {
 		if (attempt > 0) {
 			atomic_fetch_add(&busy_retries, 1);
@@ -357,6 +364,7 @@ enum err db_transaction(struct db *db, db_tx_fn fn, void *ctx)
 			nanosleep(&ts, NULL);
 		}
 		pthread_mutex_lock(&write_turn);
+		in_write_turn = true;
 		e = db_begin(db);
 		if (e == ERR_OK) {
 			e = fn(db, ctx);
@@ -365,6 +373,7 @@ enum err db_transaction(struct db *db, db_tx_fn fn, void *ctx)
 			else
 				db_rollback(db);
 		}
+		in_write_turn = false;
 		pthread_mutex_unlock(&write_turn);
 		if (e != ERR_DB_BUSY)
 			return e;

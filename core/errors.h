@@ -66,6 +66,9 @@
 	X(PAYMENT_REQUIRED, 402, "payment_required", "Payment is required")                \
 	X(UNKNOWN_PLAN, 422, "unknown_plan", "No plan has this code")                      \
 	X(SUBSCRIPTION_EXISTS, 409, "subscription_exists", "The account already has a subscription") \
+	X(INVOICE_NOT_PAID, 409, "invoice_not_paid", "Only a paid invoice can be refunded")   \
+	X(REFUND_TOO_LARGE, 422, "refund_exceeds_refundable",                               \
+	  "The refund is more than what is left to refund on the invoice")                  \
 	/* households */                                                                   \
 	X(DEVICE_REQUIRED, 403, "device_required", "This needs the token of a signed-in device") \
 	X(HOUSEHOLD_REQUIRES_TV, 403, "household_requires_tv", "Only a TV can set the household") \

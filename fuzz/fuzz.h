@@ -13,7 +13,8 @@
  * property aborts through FUZZ_ASSERT, which libFuzzer reports as a crash
  * and the regression suite as a failed test.  A target frees everything it
  * allocates (libFuzzer's leak check is on), keeps no state between inputs
- * beyond read-only tables built on the first call, and returns 0.
+ * beyond read-only tables built on the first call (catalog_import keeps an
+ * in-memory database that every input leaves as it found it), and returns 0.
  *
  * Statics of a target carry a short prefix of its own (fjv_, frt_, ...)
  * because the regression suite compiles all targets into one file.
@@ -45,6 +46,14 @@ int fuzz_paseto(const uint8_t *data, size_t size);
 int fuzz_clock_parse(const uint8_t *data, size_t size);
 int fuzz_netaddr(const uint8_t *data, size_t size);
 int fuzz_money_parse(const uint8_t *data, size_t size);
+int fuzz_signup(const uint8_t *data, size_t size);
+int fuzz_profiles(const uint8_t *data, size_t size);
+int fuzz_subscription(const uint8_t *data, size_t size);
+int fuzz_payment_methods(const uint8_t *data, size_t size);
+int fuzz_playback(const uint8_t *data, size_t size);
+int fuzz_staff_create(const uint8_t *data, size_t size);
+int fuzz_user_code(const uint8_t *data, size_t size);
+int fuzz_catalog_import(const uint8_t *data, size_t size);
 
 /* A NUL-terminated malloc'd copy of the input (NULL when out of memory);
  * bytes after an embedded NUL are invisible to the C-string parsers, as

@@ -248,7 +248,7 @@ static enum err section_erase(struct db *db, const char *account_id)
 		"DELETE FROM households WHERE account_id = ?1",
 		"DELETE FROM household_moves WHERE account_id = ?1",
 		"DELETE FROM household_challenges WHERE account_id = ?1",
-		"UPDATE stream_slots SET network = 'erased', ended_at = COALESCE(ended_at, expires_at),"
+		"UPDATE stream_slots SET network = 'erased', ended_at = COALESCE(ended_at, expires_at)," // NOLINT(bugprone-suspicious-missing-comma): one statement on two lines
 		" end_reason = COALESCE(end_reason, 'revoked') WHERE account_id = ?1",
 		"UPDATE playback_decisions SET network = NULL, inputs = '{}' WHERE account_id = ?1",
 		"UPDATE extra_members SET email = 'erased', email_norm = 'erased+' || id WHERE owner_account_id = ?1",

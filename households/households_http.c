@@ -416,9 +416,19 @@ static void start_committed(void *ctx, enum err e)
 	free(p);
 }
 
-static void playback_start(struct http_req *req)
+void hh_playback_start_parse(struct jv *v, const char **profile_id)
 {
 	static const char *const allowed[] = {"profile_id", NULL};
+	const char *p = NULL;
+	jv_reject_unknown(v, allowed);
+	if (jv_string(v, "profile_id", JV_REQUIRED, 1, IDS_MAX, &p) && !ids_valid("prf_", p))
+		jv_error(v, "profile_id", "invalid_format", "Must be a profile id (prf_...)");
+	else if (p)
+		*profile_id = p;
+}
+
+static void playback_start(struct http_req *req)
+{
 	const struct http_auth *a = http_auth(req);
 	const char *device = device_or_reply(req);
 	const char *profile = NULL;
@@ -427,9 +437,7 @@ static void playback_start(struct http_req *req)
 	if (!device)
 		return;
 	jv_init(&v, http_json(req));
-	jv_reject_unknown(&v, allowed);
-	if (jv_string(&v, "profile_id", JV_REQUIRED, 1, IDS_MAX, &profile) && !ids_valid("prf_", profile))
-		jv_error(&v, "profile_id", "invalid_format", "Must be a profile id (prf_...)");
+	hh_playback_start_parse(&v, &profile);
 	if (!valid_or_reply(req, &v))
 		return;
 	struct db *db = db_or_reply(req);

@@ -422,4 +422,13 @@ void hh_admin_register(void);
 /* A time as RFC 3339 JSON, or null for 0. */
 json_t *hh_time_json(int64_t t);
 
+/* The checks POST /v1/playback/sessions makes on its JSON body {profile_id}
+ * before anything touches the database, callable without a request so that
+ * the fuzz target runs exactly them (fuzz/fuzz_households_body.c).  Reads
+ * `v` (jv_init'd by the caller on the JSON object), records every field
+ * error in it (unknown fields included) and sets *profile_id (borrowed from
+ * the JSON) only when valid.  households_http.c */
+struct jv;
+void hh_playback_start_parse(struct jv *v, const char **profile_id);
+
 #endif

@@ -385,7 +385,7 @@ static enum err confirm_tx(struct db *db, void *arg)
 	if (e == ERR_OK)
 		e = events_emit(db, "verification.failed", r.c.id,
 				json_pack("{s:s, s:s, s:I}", "account_id", c->account_id, "device_id",
-					  c->device_id, "attempts", (json_int_t)(r.attempts + 1)));
+					  c->device_id, "attempts", (json_int_t)r.attempts + 1));
 	c->out->attempts_left = r.c.attempts_left - 1;
 	return e;
 }

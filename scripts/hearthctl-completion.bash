@@ -16,13 +16,13 @@ _hearthctl()
     fi
 
     local globals="--url --token --json --yes --reason --help"
-    local groups="login logout whoami staff accounts households notifications audit events db keys"
+    local groups="login logout whoami staff accounts households notifications audit events db keys catalog billing prices refunds credits"
 
     # Values of options.
     case "$prev" in
         --role) COMPREPLY=($(compgen -W "agent supervisor admin" -- "$cur")); return ;;
         --db|--output|--key-file) COMPREPLY=($(compgen -f -- "$cur")); return ;;
-        --url|--token|--reason|--email|--name|--to|--target|--staff|--since|--after|--type|--limit|--interval|--days)
+        --url|--token|--reason|--email|--name|--to|--target|--staff|--since|--after|--type|--limit|--interval|--days|--until|--plan|--country|--amount|--effective|--notice-days|--grandfather-months|--currency)
             return ;;
     esac
 
@@ -31,7 +31,7 @@ _hearthctl()
     for ((i = 1; i < cword; i++)); do
         w="${words[i]}"
         case "$w" in
-            --url|--token|--reason|--role|--db|--output|--key-file|--email|--name|--to|--target|--staff|--since|--after|--type|--limit|--interval|--days)
+            --url|--token|--reason|--role|--db|--output|--key-file|--email|--name|--to|--target|--staff|--since|--after|--type|--limit|--interval|--days|--until|--plan|--country|--amount|--effective|--notice-days|--grandfather-months|--currency)
                 ((i++)); continue ;;
             -*) continue ;;
         esac
@@ -55,6 +55,11 @@ _hearthctl()
         events) subs="tail" ;;
         db) subs="migrate status" ;;
         keys) subs="list rotate retire" ;;
+        catalog) subs="show import" ;;
+        billing) subs="run" ;;
+        prices) subs="schedule" ;;
+        refunds) subs="create" ;;
+        credits) subs="grant" ;;
     esac
     if [[ -n "$subs" && -z "$sub" ]]; then
         COMPREPLY=($(compgen -W "$subs --help" -- "$cur"))
@@ -74,6 +79,12 @@ _hearthctl()
         "events tail") opts="--after --type --limit --follow --interval" ;;
         "db migrate"|"db status") opts="--db" ;;
         "keys list"|"keys rotate"|"keys retire") opts="--key-file" ;;
+        "catalog show") opts="--country" ;;
+        "catalog import") COMPREPLY=($(compgen -f -- "$cur")); [[ "$cur" == -* ]] || return ;;
+        "billing run") opts="--until" ;;
+        "prices schedule") opts="--plan --country --amount --effective --notice-days --grandfather-months" ;;
+        "refunds create") opts="--amount" ;;
+        "credits grant") opts="--amount --currency" ;;
     esac
     if [[ "$cur" == -* || -n "$opts" ]]; then
         COMPREPLY=($(compgen -W "$opts $globals" -- "$cur"))

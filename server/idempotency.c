@@ -97,7 +97,7 @@ static enum err claim_tx(struct db *db, void *arg)
 		const char *fp = db_column_text(st, 0);
 		bool done = strcmp(db_column_text(st, 1), "done") == 0;
 		int64_t created = db_column_int64(st, 5), expires = db_column_int64(st, 6);
-		if (expires < c->now) {
+		if (expires < c->now) { // NOLINT(bugprone-branch-clone): an abandoned key (below) is taken over like an expired one
 			take_over = true;
 		} else if (strcmp(fp, c->fp) != 0) {
 			c->outcome = REUSED;

@@ -16,6 +16,7 @@
 #include "admin/admin.h"
 #include "auth/auth.h"
 #include "billing/billing.h"
+#include "billing/renewal.h"
 #include "core/clock.h"
 #include "core/config.h"
 #include "core/db.h"
@@ -121,6 +122,24 @@ int main(int argc, char **argv)
 		db_close_all();
 		return 2;
 	}
+	struct bill_dunning_settings dunning;
+	bill_dunning_defaults(&dunning);
+	dunning.hold_s = cfg.dunning_hold_days * 86400;
+	if (bill_dunning_parse_days(cfg.dunning_retry_days, &dunning) != ERR_OK) {
+		fprintf(stderr, "hearthd: --dunning-retry-days takes increasing whole days from 1 to 60,"
+				" comma-separated (\"1,3,5,7\"), not '%s'\n", cfg.dunning_retry_days);
+		auth_shutdown();
+		db_close_all();
+		return 2;
+	}
+	bill_dunning_configure(&dunning);
+	if (bill_staff_limits_configure(cfg.supervisor_money_limits) != ERR_OK) {
+		fprintf(stderr, "hearthd: --supervisor-money-limits takes \"CUR amount\" items separated by"
+				" commas (\"USD 50.00,JPY 7500\"), not '%s'\n", cfg.supervisor_money_limits);
+		auth_shutdown();
+		db_close_all();
+		return 2;
+	}
 
 	/* Signals are taken synchronously by the main thread only: block them
 	 * before any thread starts so every thread inherits the mask. */
@@ -146,11 +165,20 @@ int main(int argc, char **argv)
 	/* The staff area: admin routes and the staff resolver of auth. */
 	admin_init(&cfg);
 	admin_http_register();
+	billing_admin_http_register();
+
+	if (bill_scheduler_start(cfg.billing_interval_s, (int)cfg.billing_batch, cfg.billing_cache_mb) != ERR_OK) {
+		fprintf(stderr, "hearthd: cannot start the billing thread\n");
+		auth_shutdown();
+		db_close_all();
+		return 1;
+	}
 
 	struct server *srv = NULL;
 	uint16_t port = 0;
 	if (server_start(&cfg, &srv, &port) != ERR_OK) {
 		fprintf(stderr, "hearthd: cannot listen on %s\n", cfg.listen);
+		bill_scheduler_stop();
 		hh_shutdown();
 		auth_shutdown();
 		db_close_all();
@@ -159,6 +187,7 @@ int main(int argc, char **argv)
 	if (cfg.port_file[0] && write_port_file(cfg.port_file, port) != 0) {
 		fprintf(stderr, "hearthd: cannot write %s: %s\n", cfg.port_file, strerror(errno));
 		server_shutdown(srv, 0);
+		bill_scheduler_stop();
 		hh_shutdown();
 		auth_shutdown();
 		db_close_all();
@@ -168,6 +197,7 @@ int main(int argc, char **argv)
 	sigwait(&set, &sig);
 	log_info("server.stopping", "signal=%s", sig == SIGTERM ? "TERM" : "INT");
 	server_shutdown(srv, 30000);
+	bill_scheduler_stop();
 	/* After the server: the last sightings counted are written. */
 	hh_shutdown();
 	auth_shutdown();

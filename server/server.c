@@ -409,7 +409,7 @@ static void resolve_client(struct http_req *r)
 		/* Take the entry hop+1 from the right. */
 		size_t len = strlen(xff);
 		const char *end = xff + len;
-		const char *start = end;
+		const char *start = end; // NOLINT(clang-analyzer-deadcode.DeadStores): set so no path reads it unset
 		int skip = hop;
 		for (;;) {
 			const char *comma = end;
@@ -605,11 +605,24 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 			if (*end || v > (unsigned long long)s->cfg->body_limit)
 				r->body_too_large = 1;
 		}
+		if (r->body_too_large) {
+			/* Answer (413, or 404/405 for no route) before the body:
+			 * libmicrohttpd then reads none of it and closes the
+			 * connection after the reply, instead of reading and
+			 * dropping up to the declared length first. */
+			dispatch(r);
+			return queue_reply(r);
+		}
 		return MHD_YES;
 	}
 	if (r->offloaded) {
 		/* Resumed after the slow-work pool finished the handler. */
 		return queue_reply(r);
+	}
+	if (r->replied) {
+		/* Answered before the body (above); nothing more to read. */
+		*upload_size = 0;
+		return MHD_YES;
 	}
 	if (*upload_size > 0) {
 		if (!r->body_too_large) {
@@ -730,6 +743,43 @@ static void *worker_main(void *arg)
 
 /* ---- lifecycle ---- */
 
+static int hex_value(char c)
+{
+	if (c >= '0' && c <= '9')
+		return c - '0';
+	if (c >= 'a' && c <= 'f')
+		return c - 'a' + 10;
+	if (c >= 'A' && c <= 'F')
+		return c - 'A' + 10;
+	return -1;
+}
+
+/* libmicrohttpd's unescaping of the path and the query arguments (%XX to
+ * the byte; anything else as it is), except that %00 stays as the three
+ * characters: decoded, the NUL byte would end the C string the router and
+ * http_query() see, so "/healthz%00.css" was answered as "/healthz" and
+ * "?country=US%00junk" read as "US".  Kept literal, such a path matches no
+ * route and such a value fails its own validation. */
+static size_t unescape_keep_nul(void *cls, struct MHD_Connection *conn, char *s)
+{
+	(void)cls;
+	(void)conn;
+	char *w = s;
+	const char *r = s;
+	while (*r) {
+		int hi = r[0] == '%' ? hex_value(r[1]) : -1;
+		int lo = hi >= 0 ? hex_value(r[2]) : -1;
+		if (lo >= 0 && (hi | lo) != 0) {
+			*w++ = (char)(hi * 16 + lo);
+			r += 3;
+		} else {
+			*w++ = *r++;
+		}
+	}
+	*w = '\0';
+	return (size_t)(w - s);
+}
+
 static int parse_listen(const char *listen, struct sockaddr_storage *ss, socklen_t *len)
 {
 	char host[NETADDR_STRLEN];
@@ -808,6 +858,7 @@ enum err server_start(const struct config *cfg, struct server **out, uint16_t *p
 				MHD_OPTION_LISTEN_BACKLOG_SIZE, 1024u,
 				MHD_OPTION_NOTIFY_COMPLETED, on_completed, s,
 				MHD_OPTION_NOTIFY_CONNECTION, on_connection, s,
+				MHD_OPTION_UNESCAPE_CALLBACK, unescape_keep_nul, NULL,
 				MHD_OPTION_END);
 	if (!s->d) {
 		log_error("server.start_failed", "listen=%s", cfg->listen);

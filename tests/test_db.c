@@ -389,6 +389,26 @@ START_TEST(transaction_rolls_back_on_a_conflict_midway)
 }
 END_TEST
 
+static enum err nested_fn(struct db *db, void *arg)
+{
+	enum err *inner = arg;
+	struct tx_ctx c = {0, 1, 50, ERR_OK};
+	*inner = db_transaction(db, insert_rows_fn, &c);
+	return insert_row(db, 60, NULL, 0);
+}
+
+/* A transaction begun inside another on the same thread is refused at once
+ * (it would otherwise wait for itself), and the outer one still commits. */
+START_TEST(nested_transaction_is_refused_not_a_hang)
+{
+	enum err inner = ERR_OK;
+	ck_assert_int_eq(db_transaction(u.db, nested_fn, &inner), ERR_OK);
+	ck_assert_int_eq(inner, ERR_INTERNAL);
+	ck_assert_int_eq(count_rows(u.db, "SELECT COUNT(*) FROM t WHERE id = 50"), 0);
+	ck_assert_int_eq(count_rows(u.db, "SELECT COUNT(*) FROM t WHERE id = 60"), 1);
+}
+END_TEST
+
 START_TEST(begin_rollback_by_hand_leaves_nothing)
 {
 	ck_assert_int_eq(db_begin(u.db), ERR_OK);
@@ -530,6 +550,7 @@ static Suite *db_suite(void)
 	tcase_add_test(tc, transaction_commits_when_fn_succeeds);
 	tcase_add_loop_test(tc, transaction_rolls_back_when_fn_fails, 0, N(fn_failures));
 	tcase_add_test(tc, transaction_rolls_back_on_a_conflict_midway);
+	tcase_add_test(tc, nested_transaction_is_refused_not_a_hang);
 	tcase_add_test(tc, begin_rollback_by_hand_leaves_nothing);
 	tcase_add_test(tc, transaction_retries_while_another_connection_holds_the_lock);
 	tcase_add_test(tc, transaction_gives_up_busy_when_the_lock_never_frees);

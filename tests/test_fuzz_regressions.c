@@ -25,6 +25,14 @@
 #include "fuzz/fuzz_netaddr.c"
 #include "fuzz/fuzz_paseto.c"
 #include "fuzz/fuzz_router.c"
+#include "fuzz/fuzz_signup.c"
+#include "fuzz/fuzz_profiles.c"
+#include "fuzz/fuzz_subscription.c"
+#include "fuzz/fuzz_payment_methods.c"
+#include "fuzz/fuzz_playback.c"
+#include "fuzz/fuzz_staff_create.c"
+#include "fuzz/fuzz_user_code.c"
+#include "fuzz/fuzz_catalog_import.c"
 #include "tests/unit.h"
 
 #define FUZZ_DIR HEARTH_TEST_DATA "/../../fuzz"
@@ -37,6 +45,10 @@ static const struct {
 	{"form", fuzz_form},		 {"paseto", fuzz_paseto},
 	{"clock_parse", fuzz_clock_parse}, {"netaddr", fuzz_netaddr},
 	{"money_parse", fuzz_money_parse},
+	{"signup", fuzz_signup},	 {"profiles", fuzz_profiles},
+	{"subscription", fuzz_subscription}, {"payment_methods", fuzz_payment_methods},
+	{"playback", fuzz_playback},	 {"staff_create", fuzz_staff_create},
+	{"user_code", fuzz_user_code},	 {"catalog_import", fuzz_catalog_import},
 };
 
 #define N(a) ((int)(sizeof(a) / sizeof((a)[0])))
@@ -161,6 +173,27 @@ START_TEST(clock_parse_refuses_instants_outside_years_0_to_9999)
 }
 END_TEST
 
+/* fuzz_signup: an email with a C1 control character (U+0085, NEL) was
+ * accepted at sign-up, though emails hold no control characters; staff
+ * emails had the same gap. */
+START_TEST(emails_refuse_c1_control_characters)
+{
+	static const char *const bad[] = {"o'bri\xc2\x85n@example.com", "a@exa\xc2\x9bmple.com",
+					  "\xc2\x80x@example.com"};
+	char email[ACCT_EMAIL_MAX + 1], norm[ACCT_EMAIL_MAX + 1];
+	char staff[ADMIN_EMAIL_MAX + 1], staff_norm[ADMIN_EMAIL_MAX + 1];
+	for (int i = 0; i < N(bad); i++) {
+		const char *code = acct_email_parse(bad[i], email, norm);
+		ck_assert_msg(code && strcmp(code, "invalid_format") == 0, "accepted %s", bad[i]);
+		ck_assert_msg(!admin_email_parse(bad[i], staff, staff_norm), "staff accepted %s", bad[i]);
+	}
+	/* Other non-ASCII stays welcome: U+00E9 and U+00A0's neighbours. */
+	ck_assert_ptr_null(acct_email_parse("\xc3\xa9lodie@example.com", email, norm));
+	ck_assert_ptr_null(acct_email_parse("a\xc2\xa9@example.com", email, norm));
+	ck_assert(admin_email_parse("\xc3\xa9lodie@example.com", staff, staff_norm));
+}
+END_TEST
+
 /* ---- the form decoder's rules, as server/server.c had them ---- */
 
 static const struct {
@@ -234,6 +267,7 @@ static Suite *fuzz_regressions_suite(void)
 	tcase_add_test(tc, form_refuses_a_raw_nul_byte);
 	tcase_add_test(tc, clock_format_writes_four_digit_years);
 	tcase_add_test(tc, clock_parse_refuses_instants_outside_years_0_to_9999);
+	tcase_add_test(tc, emails_refuse_c1_control_characters);
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("form rules");

@@ -9,6 +9,12 @@
  *
  * Typical use is one server per suite (an unchecked fixture), with each
  * test forked by Check and talking to it.
+ *
+ * HEARTH_HEARTHD_WRAPPER, when set, is a command that prefixes hearthd's
+ * command line, split at blanks (scripts/test --valgrind sets it to a
+ * valgrind memcheck command); api_stop() then returns the wrapper's exit
+ * status, so a suite that asserts a clean stop also fails on what the
+ * wrapper reported.
  */
 #ifndef HEARTH_TESTS_API_HARNESS_H
 #define HEARTH_TESTS_API_HARNESS_H
@@ -52,6 +58,10 @@ struct api_resp {
 /* Start hearthd with the standard test flags plus `extra` (NULL-terminated,
  * may be NULL).  Aborts the test run when the server does not come up. */
 void api_start(struct api_server *s, const char *const *extra);
+
+/* True when hearthd runs under HEARTH_HEARTHD_WRAPPER (much slower):
+ * tests that wait on the server for wall-clock time scale their waits. */
+bool api_wrapped(void);
 
 /* Kill the server with SIGKILL, as a crash would (no shutdown, nothing
  * flushed), and reap it.  The directory, database and key file stay, for
