@@ -1305,12 +1305,37 @@ START_TEST(sigkill_under_load_loses_nothing_acknowledged)
 }
 END_TEST
 
+/* The scheduler fix api_crash found, made deterministic: a run left
+ * queued by a dead process is run by the next one. */
+START_TEST(a_billing_run_queued_before_a_crash_runs_after_the_restart)
+{
+	struct api_server s2;
+	api_start(&s2, NULL);
+	api_kill(&s2);
+	struct db *db = api_db(&s2);
+	ck_assert(db_exec(db, "INSERT INTO billing_runs (id, started_by, until_at, status, created_at)"
+			      " VALUES ('brun_queuedbeforethecrash00000', 'tool', 0, 'queued', 1800000000)") == ERR_OK);
+	db_close(db);
+	api_restart(&s2);
+	const char *sql = "SELECT COUNT(*) FROM billing_runs WHERE id = ?1 AND status = 'succeeded'";
+	int64_t done = 0;
+	for (int i = 0; i < 300 && done != 1; i++) {
+		done = api_db_int(&s2, sql, "brun_queuedbeforethecrash00000");
+		if (done != 1)
+			sleep_ms(100); /* the billing thread is asynchronous: wait for it, up to 30 s */
+	}
+	ck_assert_int_eq(done, 1);
+	ck_assert_int_eq(api_stop(&s2), 0);
+}
+END_TEST
+
 static Suite *crash_suite(void)
 {
 	Suite *s = suite_create("api_crash");
 	TCase *tc = tcase_create("crash");
 	tcase_set_timeout(tc, 280);
 	tcase_add_test(tc, sigkill_under_load_loses_nothing_acknowledged);
+	tcase_add_test(tc, a_billing_run_queued_before_a_crash_runs_after_the_restart);
 	suite_add_tcase(s, tc);
 	return s;
 }
