@@ -131,6 +131,9 @@ enum err bill_scheduler_start(int64_t every_s, int batch_size, int64_t cache)
 	pthread_condattr_destroy(&attr);
 	stopping = false;
 	atomic_store(&stop_flag, false);
+	/* Runs staff queued (and were answered 202) before a crash are still
+	 * queued: take them first, not only at the next kick. */
+	kicked = true;
 	if (pthread_create(&thread, NULL, billing_thread, NULL) != 0)
 		return ERR_INTERNAL;
 	running = true;
