@@ -453,13 +453,15 @@ static void profile_reply(struct http_req *req, enum err e, int status, const st
 		http_reply_json(req, status, profile_json(p));
 }
 
-static void profiles_create(struct http_req *req)
+/* POST /v1/profiles and PATCH /v1/profiles/{id}: one reader, then create
+ * or update. */
+static void profile_write(struct http_req *req, bool is_create)
 {
 	struct jv v;
 	struct acct_profile_form f;
 	bool ok;
 	jv_init(&v, http_json(req));
-	acct_profile_parse(&v, true, &f);
+	acct_profile_parse(&v, is_create, &f);
 	reply_invalid_or_true(req, &v, &ok);
 	if (!ok)
 		return;
@@ -467,26 +469,16 @@ static void profiles_create(struct http_req *req)
 	struct acct_profile p = {0};
 	if (!db)
 		return;
-	profile_reply(req, acct_profile_create(db, http_auth(req)->subject, &f.in, &p), 201, &p);
+	const char *account = http_auth(req)->subject;
+	if (is_create)
+		profile_reply(req, acct_profile_create(db, account, &f.in, &p), 201, &p);
+	else
+		profile_reply(req, acct_profile_update(db, account, http_param(req, "id"), &f.in, &p), 200, &p);
 }
 
-static void profiles_update(struct http_req *req)
-{
-	struct jv v;
-	struct acct_profile_form f;
-	bool ok;
-	jv_init(&v, http_json(req));
-	acct_profile_parse(&v, false, &f);
-	reply_invalid_or_true(req, &v, &ok);
-	if (!ok)
-		return;
-	struct db *db = db_or_reply(req);
-	struct acct_profile p = {0};
-	if (!db)
-		return;
-	profile_reply(req, acct_profile_update(db, http_auth(req)->subject, http_param(req, "id"), &f.in, &p),
-		      200, &p);
-}
+static void profiles_create(struct http_req *req) { profile_write(req, true); }
+
+static void profiles_update(struct http_req *req) { profile_write(req, false); }
 
 static void profiles_delete(struct http_req *req)
 {

@@ -4,11 +4,11 @@
  * payment methods on the account page, and all of them in a data export.
  *
  * Erasure keeps invoices (tax law) and they hold no personal data: amounts,
- * periods and the plan, tied to the account id only.  Card details (brand,
- * last four digits, expiry) and invoice-number search need functions that
- * only billing can write (it owns those tables); docs/privacy.md lists them.
+ * periods and the plan, tied to the account id only; card details are
+ * erased.  Search finds an account by an invoice number.
  */
 #include <stdio.h>
+#include <string.h>
 
 #include "admin/admin_int.h"
 #include "billing/billing.h"
@@ -125,10 +125,22 @@ static enum err export_billing(struct db *db, const char *account_id, json_t **o
 	return *out ? ERR_OK : ERR_NOMEM;
 }
 
+static enum err search_invoice_number(struct db *db, const char *query, char *account_id)
+{
+	/* Invoice numbers are upper case ("HEA-2027-000123"); staff may type them in any case. */
+	char number[64];
+	size_t n = strlen(query);
+	if (n == 0 || n >= sizeof number)
+		return ERR_NOT_FOUND;
+	for (size_t i = 0; i <= n; i++)
+		number[i] = (query[i] >= 'a' && query[i] <= 'z') ? (char)(query[i] - 'a' + 'A') : query[i];
+	return bill_account_by_invoice_number(db, number, account_id);
+}
+
 static const struct admin_account_section sections[] = {
 	{"subscription", show_subscription, NULL, NULL, NULL},
-	{"invoices", show_invoices, NULL, NULL, NULL},
-	{"payment_methods", show_payment_methods, NULL, NULL, NULL},
+	{"invoices", show_invoices, NULL, NULL, search_invoice_number},
+	{"payment_methods", show_payment_methods, NULL, bill_erase_payment_methods, NULL},
 	/* One export member for all of billing; erasure keeps invoices. */
 	{"billing", NULL, export_billing, NULL, NULL},
 };

@@ -456,4 +456,17 @@ enum err bill_tax_note(bool inclusive, int32_t bps, const char *tax_name, char *
  * /v1/subscription, /v1/me/entitlements, /v1/invoices). */
 void billing_http_register(void);
 
+/* ---- support-staff tools (support.c) ---- */
+
+/* The account an invoice number ("HEA-2027-000123") belongs to: ERR_OK with
+ * `account_id` (IDS_MAX bytes), or ERR_NOT_FOUND. */
+enum err bill_account_by_invoice_number(struct db *db, const char *number, char *account_id);
+
+/* Erase the card details of every payment method of `account_id` (brand,
+ * last four digits, expiry, provider token) and detach them, for a member's
+ * erasure; the rows stay because old payment attempts refer to them.  A live
+ * subscription can then no longer be charged and ends through dunning.
+ * Inside the caller's transaction. */
+enum err bill_erase_payment_methods(struct db *db, const char *account_id);
+
 #endif

@@ -133,8 +133,9 @@ static enum err attach_tx(struct db *db, void *arg)
 	db_done(st);
 	if (e == ERR_OK)
 		e = events_emit(db, "payment_method.attached", id,
-				json_pack("{s:s, s:s, s:s, s:b}", "account", c->account_id, "brand",
-					  c->card->brand, "last4", c->card->last4, "is_default", n == 0 || dunning));
+				/* No card digits in the feed: events outlive a member's erasure. */
+				json_pack("{s:s, s:s, s:b}", "account", c->account_id, "brand",
+					  c->card->brand, "is_default", n == 0 || dunning));
 	if (e == ERR_OK)
 		e = pm_get(db, c->account_id, id, c->out);
 	return e;

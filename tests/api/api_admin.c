@@ -892,6 +892,26 @@ START_TEST(billing_shows_on_the_account_and_invoices_survive_erasure)
 	api_resp_free(r);
 	ck_assert_int_eq(api_db_int(&srv, "SELECT count(*) FROM invoices WHERE account_id = ?1", m.id), 1);
 
+	/* Support finds the member by an invoice number, typed in any case. */
+	r = api_get(&srv, "/v1/invoices", m.token);
+	ck_assert_status(r, 200);
+	char number[64];
+	snprintf(number, sizeof number, "%s",
+		 json_string_value(json_object_get(json_array_get(json_object_get(r->json, "data"), 0), "number")));
+	api_resp_free(r);
+	ck_assert_int_eq(strncmp(number, "HEA-", 4), 0);
+	for (char *p = number; *p; p++)
+		if (*p >= 'A' && *p <= 'Z')
+			*p = (char)(*p - 'A' + 'a');
+	json_t *found = search(number);
+	ck_assert_uint_eq(json_array_size(found), 1);
+	ck_assert_str_eq(json_string_value(json_object_get(json_array_get(found, 0), "id")), m.id);
+	ck_assert_str_eq(json_string_value(json_object_get(json_array_get(found, 0), "matched")), "invoices");
+	json_decref(found);
+	found = search("HEA-1999-000001");
+	ck_assert_uint_eq(json_array_size(found), 0);
+	json_decref(found);
+
 	char path[128];
 	snprintf(path, sizeof path, "/admin/v1/accounts/%s", m.id);
 	r = api_get(&srv, path, agent.token);
@@ -921,6 +941,12 @@ START_TEST(billing_shows_on_the_account_and_invoices_survive_erasure)
 	ck_assert_int_eq(cells_holding(m.email), 0);
 	ck_assert_int_eq(cells_holding(m.name), 0);
 	ck_assert_int_eq(cells_holding(m.phone), 0);
+	/* The card's details are gone and it can no longer be charged. */
+	ck_assert_int_eq(api_db_int(&srv, "SELECT count(*) FROM payment_methods WHERE account_id = ?1", m.id), 1);
+	ck_assert_int_eq(api_db_int(&srv, "SELECT count(*) FROM payment_methods WHERE account_id = ?1"
+				     " AND (last4 <> '' OR brand <> 'erased' OR exp_year <> 0"
+				     " OR provider_token <> 'erased' OR removed_at IS NULL OR is_default <> 0)", m.id), 0);
+	ck_assert_int_eq(cells_holding("4242"), 0);
 }
 END_TEST
 
