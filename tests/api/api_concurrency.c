@@ -25,6 +25,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/clock.h"
 #include "tests/api/harness.h"
 
 #define PASSWORD "correct horse battery staple"
@@ -34,7 +35,10 @@ static struct api_server srv;
 
 static void start(void)
 {
-	static const char *const flags[] = {"--access-ttl", "86400", "--log-level", "warn", NULL};
+	/* Billing runs in batches of 2 subscriptions, so that runs racing
+	 * each other interleave between their transactions. */
+	static const char *const flags[] = {"--access-ttl", "86400", "--billing-batch", "2", "--log-level", "warn",
+					    NULL};
 	api_start(&srv, flags);
 }
 static void stop(void) { ck_assert_int_eq(api_stop(&srv), 0); }
@@ -696,6 +700,181 @@ START_TEST(profile_creates_at_once_respect_the_limit_and_names)
 }
 END_TEST
 
+/* ---- renewals racing plan changes, billing runs racing each other ---- */
+
+/* The end of the member's current period (epoch seconds). */
+static int64_t period_end(const struct member *m)
+{
+	struct api_resp *r = api_get(&srv, "/v1/subscription", m->web.token);
+	ck_assert_status(r, 200);
+	int64_t end = 0;
+	const char *text = json_string_value(json_object_get(json_object_get(r->json, "current_period"), "end"));
+	ck_assert_ptr_nonnull(text);
+	ck_assert(clock_parse(text, &end) == ERR_OK);
+	api_resp_free(r);
+	return end;
+}
+
+/* Move the test clock to `t` (hearthd runs what fell due before answering). */
+static struct api_resp *clock_to(int64_t t)
+{
+	char to[32];
+	clock_format(t, to, sizeof to);
+	return api_json(&srv, "POST", "/test/v1/clock", NULL, json_pack("{s:s}", "to", to));
+}
+
+struct renewal_race {
+	const struct member *m;
+	int64_t end;
+};
+
+/* Thread 0 moves the clock over the period end (renewing it); the others
+ * upgrade to Premium at the same moment. */
+static struct api_resp *renew_or_upgrade(int i, void *ctx)
+{
+	const struct renewal_race *c = ctx;
+	if (i == 0)
+		return clock_to(c->end + 30);
+	return api_request(&srv, "PATCH", "/v1/subscription", c->m->web.token, "application/json",
+			   "{\"plan\":\"premium\"}", NULL);
+}
+
+START_TEST(plan_upgrades_race_the_renewal)
+{
+	struct api_resp *rs[CHANGERS];
+	for (int round = 0; round < 6; round++) {
+		struct member m;
+		char email[64];
+		snprintf(email, sizeof email, "renewal-race-%d@example.com", round);
+		sign_up(&m, email);
+		subscribe(&m, "standard");
+		struct renewal_race c = {&m, period_end(&m)};
+		/* An hour before the period ends; the race moves past it. */
+		struct api_resp *r = clock_to(c.end - 3600);
+		ck_assert_status(r, 200);
+		api_resp_free(r);
+		/* The access token must outlive the move: sign in again. */
+		sign_in(&m, "web", &m.web);
+		race(CHANGERS, renew_or_upgrade, &c, rs);
+		ck_assert_status(rs[0], 200);
+		int upgraded = 0;
+		for (int i = 1; i < CHANGERS; i++) {
+			ck_assert_status(rs[i], 200);
+			upgraded += strcmp(api_str(rs[i], "change"), "upgraded") == 0;
+		}
+		ck_assert_int_eq(upgraded, 1);
+		free_all(CHANGERS, rs);
+
+		/* The period was renewed exactly once, each invoice charged once,
+		 * and the renewal and the upgrade agree on their order. */
+		ck_assert_int_eq(count_for("SELECT COUNT(*) FROM invoices WHERE account_id = ?1"
+					   " AND billing_reason = 'subscription_cycle'", m.id),
+				 1);
+		ck_assert_int_eq(count_for("SELECT COUNT(*) FROM invoices WHERE account_id = ?1"
+					   " AND billing_reason = 'subscription_update' AND status = 'paid'", m.id),
+				 1);
+		/* (A zero invoice is paid without a charge.) */
+		ck_assert_int_eq(count_for("SELECT COUNT(*) FROM invoices i WHERE i.account_id = ?1 AND (SELECT COUNT(*)"
+					   " FROM payment_attempts p WHERE p.invoice_id = i.id AND p.status = 'succeeded')"
+					   " <> (i.total > 0)", m.id),
+				 0);
+		ck_assert_int_eq(count_for("SELECT COUNT(*) FROM subscriptions WHERE account_id = ?1 AND plan_code = 'premium'"
+					   " AND period_index = 1 AND state = 'active'", m.id),
+				 1);
+		/* Upgrade first: it prorated the last hour of period 0 (or,
+		 * made after the clock passed the period end but before the
+		 * renewal, nothing: a zero invoice), and the renewal billed
+		 * Premium.  Renewal first: it billed Standard and the upgrade
+		 * prorated period 1. */
+		int64_t renewed_premium = count_for("SELECT COUNT(*) FROM invoices WHERE account_id = ?1"
+						    " AND billing_reason = 'subscription_cycle' AND plan_code = 'premium'",
+						    m.id);
+		int64_t upgrade_in_old_period = count_for(
+			"SELECT COUNT(*) FROM invoices u JOIN subscriptions s ON s.id = u.subscription_id"
+			" WHERE u.account_id = ?1 AND u.billing_reason = 'subscription_update'"
+			" AND u.period_end <= s.current_period_start", m.id);
+		ck_assert_int_eq(renewed_premium, upgrade_in_old_period);
+		int64_t free_upgrade = count_for("SELECT COUNT(*) FROM invoices WHERE account_id = ?1"
+						 " AND billing_reason = 'subscription_update' AND total = 0", m.id);
+		printf("api_concurrency: renewal vs %d upgrades, round %d: %s\n", CHANGERS - 1, round,
+		       !renewed_premium ? "the renewal first"
+		       : free_upgrade  ? "the upgrade first, after the period end (zero invoice)"
+				       : "the upgrade first, in the last hour");
+	}
+}
+END_TEST
+
+#define RUN_MEMBERS 24
+#define RUNNERS 8
+
+static struct api_resp *run_billing(int i, void *ctx)
+{
+	(void)i;
+	const int64_t *end = ctx;
+	return clock_to(*end); /* each move to the same time runs a billing run */
+}
+
+START_TEST(billing_runs_at_once_renew_each_subscription_once)
+{
+	struct member m[RUN_MEMBERS];
+	struct api_resp *rs[RUNNERS];
+	for (int i = 0; i < RUN_MEMBERS; i++) {
+		char email[64];
+		snprintf(email, sizeof email, "runs-race-%d@example.com", i);
+		sign_up(&m[i], email);
+		subscribe(&m[i], i % 3 ? "standard" : "premium");
+	}
+	/* Every subscription ends its period at the same instant (the clock
+	 * stood still while they subscribed). */
+	int64_t end = period_end(&m[0]);
+	struct api_resp *r = clock_to(end - 1);
+	ck_assert_status(r, 200);
+	api_resp_free(r);
+	int64_t runs_before = api_db_int(&srv, "SELECT COUNT(*) FROM billing_runs", NULL);
+
+	race(RUNNERS, run_billing, &end, rs);
+	for (int i = 0; i < RUNNERS; i++)
+		ck_assert_status(rs[i], 200);
+	free_all(RUNNERS, rs);
+
+	for (int i = 0; i < RUN_MEMBERS; i++) {
+		ck_assert_int_eq(count_for("SELECT COUNT(*) FROM invoices WHERE account_id = ?1"
+					   " AND billing_reason = 'subscription_cycle' AND status = 'paid'", m[i].id),
+				 1);
+		ck_assert_int_eq(count_for("SELECT COUNT(*) FROM payment_attempts WHERE account_id = ?1", m[i].id), 2);
+		ck_assert_int_eq(count_for("SELECT COUNT(*) FROM subscriptions WHERE account_id = ?1 AND period_index = 1",
+					   m[i].id),
+				 1);
+	}
+	/* The racing runs shared the work: each renewal counted by one run. */
+	ck_assert_int_eq(api_db_int(&srv, "SELECT COUNT(*) FROM billing_runs", NULL), runs_before + RUNNERS);
+	struct db *db = api_db(&srv);
+	struct db_stmt *st = NULL;
+	ck_assert(db_prepare(db, "SELECT renewed FROM billing_runs ORDER BY created_at DESC, id DESC LIMIT ?1", &st) ==
+		  ERR_OK);
+	db_bind_int64(st, 1, RUNNERS);
+	int64_t total = 0, working = 0;
+	bool row = false;
+	char split[256] = "";
+	while (db_step(st, &row) == ERR_OK && row) {
+		int64_t n = db_column_int64(st, 0);
+		total += n;
+		working += n > 0;
+		size_t used = strlen(split);
+		snprintf(split + used, sizeof split - used, "%s%lld", used ? "/" : "", (long long)n);
+	}
+	db_done(st);
+	db_close(db);
+	ck_assert_int_eq(total, RUN_MEMBERS);
+	printf("api_concurrency: %d billing runs at once over %d due subscriptions: renewals per run %s\n", RUNNERS,
+	       RUN_MEMBERS, split);
+	(void)working;
+	/* Invoice numbers stay 1..N in the year. */
+	ck_assert_int_eq(api_db_int(&srv, "SELECT COUNT(*) FROM invoices WHERE number IS NOT NULL", NULL),
+			 api_db_int(&srv, "SELECT MAX(CAST(substr(number, 10) AS INTEGER)) FROM invoices", NULL));
+}
+END_TEST
+
 static Suite *concurrency_suite(void)
 {
 	Suite *s = suite_create("api_concurrency");
@@ -710,6 +889,8 @@ static Suite *concurrency_suite(void)
 	tcase_add_test(tc, subscribes_at_once_make_one_subscription_and_one_charge);
 	tcase_add_test(tc, sign_ups_with_one_email_at_once_make_one_account);
 	tcase_add_test(tc, profile_creates_at_once_respect_the_limit_and_names);
+	tcase_add_test(tc, plan_upgrades_race_the_renewal);
+	tcase_add_test(tc, billing_runs_at_once_renew_each_subscription_once);
 	suite_add_tcase(s, tc);
 	return s;
 }
