@@ -615,7 +615,7 @@ enum err hh_staff_view(struct db *db, const char *account_id, json_t **out)
 	*out = NULL;
 	enum err e = household_object(db, account_id, true, &obj);
 	if (e == ERR_OK)
-		e = hh_decisions_json(db, account_id, 20, &decisions);
+		e = hh_decisions_json(db, account_id, NULL, 20, &decisions);
 	if (e == ERR_OK)
 		e = hh_sharing_assess(db, account_id, clock_now(), &assessment);
 	if (e != ERR_OK) {

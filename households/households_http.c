@@ -518,14 +518,14 @@ static void decisions_list(struct http_req *req)
 	json_t *list = NULL;
 	if (!http_page_params_or_reply(req, &limit, &after))
 		return;
-	if (after) {
-		http_reply_problem(req, ERR_INVALID_PARAMETER, "Decisions are listed newest first by limit only");
-		return;
-	}
 	struct db *db = db_or_reply(req);
 	if (!db)
 		return;
-	enum err e = hh_decisions_json(db, http_auth(req)->subject, limit + 1, &list);
+	enum err e = hh_decisions_json(db, http_auth(req)->subject, after, limit + 1, &list);
+	if (e == ERR_NOT_FOUND) {
+		http_reply_problem(req, ERR_INVALID_PARAMETER, "starting_after is not one of your decisions");
+		return;
+	}
 	if (e != ERR_OK) {
 		http_reply_problem(req, e, NULL);
 		return;

@@ -350,8 +350,11 @@ enum err hh_playback_stop(struct db *db, const char *account_id, const char *slo
  * caller's transaction. */
 enum err hh_slots_end_for_profile(struct db *db, const char *profile_id, int64_t now);
 
-/* The account's recent decisions, newest first, at most `limit` (a new array). */
-enum err hh_decisions_json(struct db *db, const char *account_id, int64_t limit, json_t **out);
+/* The account's decisions, newest first, at most `limit` (a new array),
+ * after the decision `starting_after` when not NULL (ERR_NOT_FOUND when it
+ * is not one of the account's). */
+enum err hh_decisions_json(struct db *db, const char *account_id, const char *starting_after, int64_t limit,
+			   json_t **out);
 
 /* ---- sharing assessment (sharing.c) ---- */
 

@@ -889,22 +889,49 @@ enum err hh_slots_end_for_profile(struct db *db, const char *profile_id, int64_t
 
 /* ---- reading decisions ---- */
 
-enum err hh_decisions_json(struct db *db, const char *account_id, int64_t limit, json_t **out)
+enum err hh_decisions_json(struct db *db, const char *account_id, const char *starting_after, int64_t limit,
+			   json_t **out)
 {
 	struct db_stmt *st = NULL;
-	json_t *a = json_array();
+	json_t *a = NULL;
+	int64_t after_created = 0;
 	*out = NULL;
-	enum err e = db_prepare(db,
-				"SELECT id, device_id, profile_id, network, outcome, enforced, reasons, inputs,"
-				" slot_id, challenge_id, created_at FROM playback_decisions WHERE account_id = ?1"
-				" ORDER BY created_at DESC, id DESC LIMIT ?2",
-				&st);
+	enum err e = ERR_OK;
+	if (starting_after) {
+		/* The cursor must be one of the account's own decisions. */
+		e = db_prepare(db, "SELECT created_at FROM playback_decisions WHERE id = ?1 AND account_id = ?2", &st);
+		if (e != ERR_OK)
+			return e;
+		db_bind_text(st, 1, starting_after);
+		db_bind_text(st, 2, account_id);
+		e = db_step_row(st);
+		if (e == ERR_OK)
+			after_created = db_column_int64(st, 0);
+		db_done(st);
+		st = NULL;
+		if (e != ERR_OK)
+			return e;
+	}
+	a = json_array();
+	/* Newest first by (created_at, id): a cursor continues strictly after
+	 * its decision in that order, so pages never repeat or skip one. */
+	e = db_prepare(db,
+		       "SELECT id, device_id, profile_id, network, outcome, enforced, reasons, inputs,"
+		       " slot_id, challenge_id, created_at FROM playback_decisions WHERE account_id = ?1"
+		       " AND (?3 IS NULL OR created_at < ?4 OR (created_at = ?4 AND id < ?3))"
+		       " ORDER BY created_at DESC, id DESC LIMIT ?2",
+		       &st);
 	if (e != ERR_OK) {
 		json_decref(a);
 		return e;
 	}
 	db_bind_text(st, 1, account_id);
 	db_bind_int64(st, 2, limit);
+	if (starting_after)
+		db_bind_text(st, 3, starting_after);
+	else
+		db_bind_null(st, 3);
+	db_bind_int64(st, 4, after_created);
 	for (;;) {
 		bool row = false;
 		e = db_step(st, &row);

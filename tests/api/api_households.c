@@ -450,6 +450,68 @@ START_TEST(laptop_only_seen_in_another_city_needs_verification)
 }
 END_TEST
 
+/* The decisions list pages newest first by starting_after: walking it one
+ * at a time gives the whole list once each, in order; a cursor from
+ * another account is refused and lists nothing. */
+START_TEST(decisions_are_paged_newest_first_with_starting_after)
+{
+	struct member m, other;
+	struct dev tv, laptop;
+	member_new("hh-pages@example.com", "US", &m);
+	subscribe(&m, "premium");
+	sign_in(&m, "TV", "tv", HOME, &tv);
+	tv_sets_household(&tv, HOME, "set");
+	sign_in(&m, "Laptop", "web", OTHER_CITY, &laptop);
+	for (int i = 0; i < 3; i++) {
+		struct api_resp *r = play(&tv, HOME, m.profile);
+		ck_assert_status(r, 201);
+		api_resp_free(r);
+		r = play(&laptop, OTHER_CITY, m.profile); /* verification_required: a decision too */
+		ck_assert_status(r, 403);
+		api_resp_free(r);
+	}
+	int64_t total = api_db_int(&srv, "SELECT COUNT(*) FROM playback_decisions WHERE account_id = ?1", m.id);
+	ck_assert_int_ge(total, 6);
+	struct api_resp *all = api_get(&srv, "/v1/playback/decisions?limit=100", MTOK(&m));
+	ck_assert_status(all, 200);
+	json_t *data = json_object_get(all->json, "data");
+	ck_assert_int_eq((int64_t)json_array_size(data), total);
+	ck_assert(json_is_false(json_object_get(all->json, "has_more")));
+	char cursor[64] = "", path[160];
+	for (int64_t i = 0; i < total; i++) {
+		if (cursor[0])
+			snprintf(path, sizeof path, "/v1/playback/decisions?limit=1&starting_after=%s", cursor);
+		else
+			snprintf(path, sizeof path, "/v1/playback/decisions?limit=1");
+		struct api_resp *r = api_get(&srv, path, MTOK(&m));
+		ck_assert_status(r, 200);
+		json_t *page = json_object_get(r->json, "data");
+		ck_assert_int_eq(json_array_size(page), 1);
+		const char *id = jstr(json_array_get(page, 0), "id");
+		ck_assert_str_eq(id, jstr(json_array_get(data, (size_t)i), "id"));
+		ck_assert(json_is_boolean(json_object_get(r->json, "has_more")));
+		ck_assert_int_eq(json_is_true(json_object_get(r->json, "has_more")), i + 1 < total);
+		snprintf(cursor, sizeof cursor, "%s", id);
+		api_resp_free(r);
+	}
+	/* Past the oldest: an empty page. */
+	snprintf(path, sizeof path, "/v1/playback/decisions?starting_after=%s", cursor);
+	struct api_resp *r = api_get(&srv, path, MTOK(&m));
+	ck_assert_status(r, 200);
+	ck_assert_int_eq(json_array_size(json_object_get(r->json, "data")), 0);
+	api_resp_free(r);
+	/* Another member cannot page with this member's decision. */
+	member_new("hh-pages-other@example.com", "US", &other);
+	r = api_get(&srv, path, MTOK(&other));
+	ck_assert_problem(r, 400, "invalid_parameter");
+	api_resp_free(r);
+	r = api_get(&srv, "/v1/playback/decisions?starting_after=pdec_nosuchdecision", MTOK(&m));
+	ck_assert_problem(r, 400, "invalid_parameter");
+	api_resp_free(r);
+	api_resp_free(all);
+}
+END_TEST
+
 START_TEST(enforcement_off_in_a_country_records_but_never_blocks)
 {
 	struct member m;
@@ -1311,6 +1373,7 @@ static Suite *households_suite(void)
 	tcase_add_test(tc, phone_away_20_days_plays_32_days_needs_a_code_travel_7_days_then_the_limit);
 	tcase_add_test(tc, laptop_only_seen_in_another_city_needs_verification);
 	tcase_add_test(tc, enforcement_off_in_a_country_records_but_never_blocks);
+	tcase_add_test(tc, decisions_are_paged_newest_first_with_starting_after);
 	tcase_add_test(tc, stream_caps_hold_under_concurrent_starts);
 	tcase_add_test(tc, heartbeat_expiry_frees_a_slot_and_the_full_answer_lists_streams);
 	tcase_add_test(tc, household_moves_and_the_move_limit);
