@@ -25,6 +25,8 @@ static const struct option_row rows[] = {
 	STR("db", "HEARTH_DB", db_path, "./hearth.db", "SQLite database file"),
 	STR("db-sync", "HEARTH_DB_SYNC", db_sync, "full",
 	    "durability: full (fsync every commit; loses nothing acknowledged) or normal"),
+	INT("db-checkpoint-ms", "HEARTH_DB_CHECKPOINT_MS", db_checkpoint_ms, "100", 0, 60000,
+	    "WAL checkpoints on a thread of their own this often (ms); 0 = in the committing request"),
 	STR("listen", "HEARTH_LISTEN", listen, "127.0.0.1:8080", "address:port to listen on"),
 	INT("threads", "HEARTH_THREADS", threads, "0", 0, 256,
 	    "server worker threads; 0 = 2 x cores (at least 4)"),

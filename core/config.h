@@ -16,6 +16,7 @@
 struct config {
 	const char *db_path;		/* HEARTH_DB */
 	const char *db_sync;		/* "full" | "normal" */
+	int64_t db_checkpoint_ms;	/* 0: checkpoints on commit */
 	const char *listen;		/* "127.0.0.1:8080" */
 	int64_t threads;		/* server worker threads */
 	int64_t max_connections;

@@ -33,6 +33,7 @@ void db_options_init(struct db_options *o)
 	o->path = "./hearth.db";
 	o->sync = DB_SYNC_FULL;
 	o->busy_timeout_ms = 5000;
+	o->checkpoint_ms = 0;
 }
 
 int db_parse_sync(const char *s, enum db_sync *out)
@@ -95,6 +96,8 @@ enum err db_open(const struct db_options *o, struct db **out)
 		goto out;
 	}
 	e = db_exec(db, pragmas);
+	if (e == ERR_OK && o->checkpoint_ms > 0)
+		sqlite3_wal_autocheckpoint(db->h, 0); /* the checkpoint thread does it */
 out:
 	if (e != ERR_OK) {
 		db_close(db);
@@ -127,6 +130,114 @@ static char *thread_path;
 static struct db *thread_dbs;
 static _Thread_local struct db *my_db;
 
+/* ---- the checkpoint thread ----
+ *
+ * In WAL mode every commit appends pages to the -wal file; a checkpoint
+ * copies them back into the database file (and fsyncs it) so the WAL can
+ * start over.  SQLite runs one inside whichever commit pushes the WAL past
+ * 1000 pages, so that request pays for everyone's writes: a single writer
+ * batching many requests pays for all of them.  With checkpoint_ms > 0 the
+ * connections never checkpoint and this thread runs a PASSIVE checkpoint
+ * (it never blocks a reader or a writer) every checkpoint_ms while the WAL
+ * has pages.  The next writer rewinds the WAL once everything in it is
+ * copied and no reader still needs it.  Durability is untouched: a commit
+ * is durable in the WAL before it is acknowledged; a checkpoint only
+ * moves it.  Should readers keep the WAL from being copied for long, a
+ * RESTART checkpoint (which waits for them, holding new writers back for
+ * at most the busy timeout) bounds its size. */
+
+#define CKPT_RESTART_FRAMES 262144 /* ~1 GiB of 4 KiB pages */
+
+static pthread_mutex_t ckpt_mu = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t ckpt_cv = PTHREAD_COND_INITIALIZER;
+static pthread_t ckpt_thread;
+static bool ckpt_running, ckpt_stop;
+static long ckpt_ms; /* under ckpt_mu */
+static atomic_uint_fast64_t ckpt_count;
+
+static void *checkpointer(void *arg)
+{
+	struct db *db = arg;
+	pthread_mutex_lock(&ckpt_mu);
+	while (!ckpt_stop) {
+		struct timespec until;
+		clock_gettime(CLOCK_REALTIME, &until);
+		long ms = ckpt_ms;
+		until.tv_sec += ms / 1000;
+		until.tv_nsec += (ms % 1000) * 1000000L;
+		if (until.tv_nsec >= 1000000000L) {
+			until.tv_sec++;
+			until.tv_nsec -= 1000000000L;
+		}
+		pthread_cond_timedwait(&ckpt_cv, &ckpt_mu, &until);
+		if (ckpt_stop)
+			break;
+		pthread_mutex_unlock(&ckpt_mu);
+		int log = 0, done = 0;
+		int rc = sqlite3_wal_checkpoint_v2(db->h, NULL, SQLITE_CHECKPOINT_PASSIVE, &log, &done);
+		if (rc == SQLITE_OK && log > 0)
+			atomic_fetch_add(&ckpt_count, 1);
+		if (rc == SQLITE_OK && log >= CKPT_RESTART_FRAMES && done < log) {
+			log_warn("db.checkpoint_restart", "wal_frames=%d copied=%d", log, done);
+			rc = sqlite3_wal_checkpoint_v2(db->h, NULL, SQLITE_CHECKPOINT_RESTART, &log, &done);
+		}
+		if (rc != SQLITE_OK && rc != SQLITE_BUSY)
+			log_warn("db.checkpoint_failed", "rc=%d msg=\"%s\"", rc, sqlite3_errmsg(db->h));
+		pthread_mutex_lock(&ckpt_mu);
+	}
+	pthread_mutex_unlock(&ckpt_mu);
+	db_close(db);
+	return NULL;
+}
+
+static void checkpointer_start(const struct db_options *o)
+{
+	struct db *db = NULL;
+	pthread_mutex_lock(&ckpt_mu);
+	bool start = !ckpt_running && o->checkpoint_ms > 0;
+	pthread_mutex_unlock(&ckpt_mu);
+	if (!start || db_open(o, &db) != ERR_OK) {
+		if (start)
+			log_warn("db.checkpoint_thread", "%s", "cannot open a connection; SQLite checkpoints on commit");
+		return;
+	}
+	sqlite3_busy_timeout(db->h, o->busy_timeout_ms);
+	pthread_mutex_lock(&ckpt_mu);
+	ckpt_stop = false;
+	ckpt_ms = o->checkpoint_ms;
+	if (pthread_create(&ckpt_thread, NULL, checkpointer, db) == 0) {
+		ckpt_running = true;
+		db = NULL;
+	}
+	pthread_mutex_unlock(&ckpt_mu);
+	if (db) { /* no thread: let SQLite checkpoint on commit after all */
+		log_warn("db.checkpoint_thread", "%s", "cannot start; SQLite checkpoints on commit");
+		db_close(db);
+		pthread_mutex_lock(&threads_lock);
+		thread_opts.checkpoint_ms = 0;
+		pthread_mutex_unlock(&threads_lock);
+	}
+}
+
+static void checkpointer_stop(void)
+{
+	pthread_mutex_lock(&ckpt_mu);
+	bool running = ckpt_running;
+	ckpt_stop = true;
+	pthread_cond_signal(&ckpt_cv);
+	pthread_mutex_unlock(&ckpt_mu);
+	if (running)
+		pthread_join(ckpt_thread, NULL);
+	pthread_mutex_lock(&ckpt_mu);
+	ckpt_running = false;
+	pthread_mutex_unlock(&ckpt_mu);
+}
+
+uint64_t db_checkpoints(void)
+{
+	return atomic_load(&ckpt_count);
+}
+
 enum err db_configure(const struct db_options *o)
 {
 	char *p = strdup(o->path);
@@ -137,7 +248,9 @@ enum err db_configure(const struct db_options *o)
 	thread_path = p;
 	thread_opts = *o;
 	thread_opts.path = thread_path;
+	struct db_options now = thread_opts;
 	pthread_mutex_unlock(&threads_lock);
+	checkpointer_start(&now);
 	return ERR_OK;
 }
 
@@ -163,6 +276,7 @@ struct db *db_thread(void)
 
 void db_close_all(void)
 {
+	checkpointer_stop();
 	pthread_mutex_lock(&threads_lock);
 	struct db *db = thread_dbs;
 	thread_dbs = NULL;

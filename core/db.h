@@ -41,9 +41,16 @@ struct db_options {
 	const char *path;	/* database file; created when missing */
 	enum db_sync sync;	/* durability, see above */
 	int busy_timeout_ms;	/* how long a statement waits for a lock */
+	/* Storage upkeep off the committing thread: with SQLite, > 0 turns off
+	 * the WAL checkpoint a commit runs every 1000 pages, and a thread that
+	 * db_configure() starts (db_close_all() stops it) checkpoints every
+	 * checkpoint_ms instead, so no request waits for one.  0: SQLite's
+	 * automatic checkpoint in whichever connection commits. */
+	int checkpoint_ms;
 };
 
-/* Fill `o` with the defaults: path "./hearth.db", DB_SYNC_FULL, 5000 ms. */
+/* Fill `o` with the defaults: path "./hearth.db", DB_SYNC_FULL, 5000 ms,
+ * checkpoint_ms 0. */
 void db_options_init(struct db_options *o);
 
 /* Parse "full" or "normal"; returns 0, or -1 when unknown. */
@@ -56,7 +63,8 @@ enum err db_open(const struct db_options *o, struct db **out);
 /* Close a connection and its cached statements; NULL is ignored. */
 void db_close(struct db *db);
 
-/* Remember `o` (copied) for the per-thread connections of db_thread(). */
+/* Remember `o` (copied) for the per-thread connections of db_thread(), and
+ * start the checkpoint thread when o->checkpoint_ms > 0 (once). */
 enum err db_configure(const struct db_options *o);
 
 /* The calling thread's connection, opened on first use with the options of
@@ -65,7 +73,12 @@ enum err db_configure(const struct db_options *o);
  * process, so a connection per thread is never orphaned). */
 struct db *db_thread(void);
 
-/* Close every per-thread connection (at shutdown, after the threads stop). */
+/* Checkpoints the checkpoint thread has made that copied pages (for
+ * metrics and tests). */
+uint64_t db_checkpoints(void);
+
+/* Stop the checkpoint thread and close every per-thread connection (at
+ * shutdown, after the threads stop). */
 void db_close_all(void);
 
 /* A cached statement for `sql` on `db`.  Returns ERR_OK or ERR_DB (the SQL

@@ -46,6 +46,7 @@ static int prepare_database(const struct config *cfg)
 	struct db *db = NULL;
 	db_options_init(&o);
 	o.path = cfg->db_path;
+	o.checkpoint_ms = (int)cfg->db_checkpoint_ms;
 	if (db_parse_sync(cfg->db_sync, &o.sync) != 0) {
 		fprintf(stderr, "hearthd: --db-sync takes full or normal, not '%s'\n", cfg->db_sync);
 		return 2;

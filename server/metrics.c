@@ -160,6 +160,9 @@ char *metrics_render(size_t *len)
 	put(&b, "# HELP hearth_db_busy_retries_total Transactions retried because the database was busy.\n"
 		"# TYPE hearth_db_busy_retries_total counter\nhearth_db_busy_retries_total %llu\n",
 	    (unsigned long long)db_busy_retries());
+	put(&b, "# HELP hearth_db_checkpoints_total WAL checkpoints the checkpoint thread made that copied pages.\n"
+		"# TYPE hearth_db_checkpoints_total counter\nhearth_db_checkpoints_total %llu\n",
+	    (unsigned long long)db_checkpoints());
 	if (b.failed) {
 		free(b.p);
 		return NULL;

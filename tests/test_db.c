@@ -3,6 +3,7 @@
 #include <pthread.h>
 #include <stdint.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 
 #include "core/db.h"
@@ -55,6 +56,7 @@ START_TEST(options_have_documented_defaults)
 	ck_assert_str_eq(o.path, "./hearth.db");
 	ck_assert_int_eq(o.sync, DB_SYNC_FULL);
 	ck_assert_int_eq(o.busy_timeout_ms, 5000);
+	ck_assert_int_eq(o.checkpoint_ms, 0);
 	ck_assert_int_eq(db_parse_sync("full", &sync), 0);
 	ck_assert_int_eq(sync, DB_SYNC_FULL);
 	ck_assert_int_eq(db_parse_sync("normal", &sync), 0);
@@ -512,6 +514,47 @@ START_TEST(each_thread_gets_its_own_connection)
 }
 END_TEST
 
+/* With checkpoint_ms, commits never checkpoint (a connection's automatic
+ * checkpoint is off) and the checkpoint thread copies the WAL back into
+ * the database file. */
+START_TEST(the_checkpoint_thread_copies_the_wal_instead_of_the_commits)
+{
+	struct db_options o;
+	db_options_init(&o);
+	o.path = u.path;
+	o.checkpoint_ms = 20;
+	uint64_t before = db_checkpoints();
+	ck_assert_int_eq(db_configure(&o), ERR_OK);
+	struct db *db = db_thread();
+	ck_assert_ptr_nonnull(db);
+	ck_assert_int_eq(count_rows(db, "PRAGMA wal_autocheckpoint"), 0);
+	/* ~3 MB of rows in ten commits: over 700 WAL pages. */
+	for (int txn = 0; txn < 10; txn++) {
+		ck_assert_int_eq(db_exec(db, "BEGIN IMMEDIATE"), ERR_OK);
+		for (int i = 0; i < 300; i++) {
+			struct db_stmt *st = NULL;
+			ck_assert_int_eq(db_prepare(db, "INSERT INTO t (v, b) VALUES (?1, zeroblob(1000))", &st), ERR_OK);
+			db_bind_int64(st, 1, txn * 1000 + i);
+			ck_assert_int_eq(db_step_done(st), ERR_OK);
+			db_done(st);
+		}
+		ck_assert_int_eq(db_exec(db, "COMMIT"), ERR_OK);
+	}
+	/* The thread is asynchronous: wait for it (at most 10 s).  Only a
+	 * checkpoint writes the database file itself, which the 3 MB of rows
+	 * then fill. */
+	struct stat sb = {0};
+	for (int i = 0; i < 500 && sb.st_size < 3000000; i++) {
+		ms_sleep(20);
+		ck_assert_int_eq(stat(u.path, &sb), 0);
+	}
+	ck_assert_int_ge(sb.st_size, 3000000);
+	ck_assert_uint_gt(db_checkpoints(), before);
+	ck_assert_int_eq(count_rows(db, "SELECT COUNT(*) FROM t"), 3000);
+	db_close_all();
+}
+END_TEST
+
 #define N(a) ((int)(sizeof(a) / sizeof((a)[0])))
 
 static Suite *db_suite(void)
@@ -555,6 +598,7 @@ static Suite *db_suite(void)
 	tcase_add_test(tc, transaction_retries_while_another_connection_holds_the_lock);
 	tcase_add_test(tc, transaction_gives_up_busy_when_the_lock_never_frees);
 	tcase_add_test(tc, each_thread_gets_its_own_connection);
+	tcase_add_test(tc, the_checkpoint_thread_copies_the_wal_instead_of_the_commits);
 	suite_add_tcase(s, tc);
 	return s;
 }
