@@ -23,6 +23,12 @@ int64_t clock_now(void);
 /* Monotonic milliseconds for measuring durations; never the test clock. */
 int64_t clock_mono_ms(void);
 
+struct timespec;
+/* `ms` milliseconds from now on the real-time clock: the deadline for a
+ * pthread_cond_timedwait() on a condition variable with default
+ * attributes (a background thread's "wake me in ms or when told"). */
+void clock_deadline_ms(struct timespec *ts, int64_t ms);
+
 /* Switch to the settable test clock, starting at `start` (seconds). */
 void clock_use_test(int64_t start);
 

@@ -8,6 +8,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "core/clock.h"
 #include "core/log.h"
 
 #define CACHE_SLOTS 256 /* power of two; open addressing */
@@ -161,14 +162,7 @@ static void *checkpointer(void *arg)
 	pthread_mutex_lock(&ckpt_mu);
 	while (!ckpt_stop) {
 		struct timespec until;
-		clock_gettime(CLOCK_REALTIME, &until);
-		long ms = ckpt_ms;
-		until.tv_sec += ms / 1000;
-		until.tv_nsec += (ms % 1000) * 1000000L;
-		if (until.tv_nsec >= 1000000000L) {
-			until.tv_sec++;
-			until.tv_nsec -= 1000000000L;
-		}
+		clock_deadline_ms(&until, ckpt_ms);
 		pthread_cond_timedwait(&ckpt_cv, &ckpt_mu, &until);
 		if (ckpt_stop)
 			break;

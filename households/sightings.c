@@ -372,14 +372,7 @@ static void *writer_main(void *arg)
 	pthread_mutex_lock(&writer_mu);
 	while (!writer_stop) {
 		struct timespec ts;
-		clock_gettime(CLOCK_REALTIME, &ts);
-		int64_t ms = hh_settings()->flush_ms;
-		ts.tv_sec += (time_t)(ms / 1000);
-		ts.tv_nsec += (long)(ms % 1000) * 1000000L;
-		if (ts.tv_nsec >= 1000000000L) {
-			ts.tv_sec++;
-			ts.tv_nsec -= 1000000000L;
-		}
+		clock_deadline_ms(&ts, hh_settings()->flush_ms);
 		pthread_cond_timedwait(&writer_cv, &writer_mu, &ts);
 		if (writer_stop)
 			break;

@@ -80,6 +80,23 @@ START_TEST(mono_clock_does_not_follow_test_clock)
 }
 END_TEST
 
+/* A deadline is `ms` from now on the real-time clock, normalised (the
+ * nanoseconds below one second) whatever the test clock says. */
+START_TEST(deadline_is_ms_from_now_normalised)
+{
+	clock_use_test(1000);
+	struct timespec before, d, after;
+	clock_gettime(CLOCK_REALTIME, &before);
+	clock_deadline_ms(&d, 1999);
+	clock_gettime(CLOCK_REALTIME, &after);
+	ck_assert_int_ge(d.tv_nsec, 0);
+	ck_assert_int_lt(d.tv_nsec, 1000000000L);
+	int64_t dn = (int64_t)d.tv_sec * 1000000000 + d.tv_nsec;
+	ck_assert_int_ge(dn, (int64_t)before.tv_sec * 1000000000 + before.tv_nsec + 1999000000);
+	ck_assert_int_le(dn, (int64_t)after.tv_sec * 1000000000 + after.tv_nsec + 1999000000);
+}
+END_TEST
+
 static const struct {
 	int64_t t;
 	const char *text;
@@ -192,6 +209,7 @@ static Suite *clock_suite(void)
 	tcase_add_test(tc, test_clock_advance_adds_seconds);
 	tcase_add_test(tc, test_clock_advance_never_backwards_or_past_the_end);
 	tcase_add_test(tc, mono_clock_does_not_follow_test_clock);
+	tcase_add_test(tc, deadline_is_ms_from_now_normalised);
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("rfc3339");
