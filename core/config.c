@@ -147,6 +147,8 @@ static const struct option_row rows[] = {
 	    "how often counted sightings are written, ms"),
 	INT("sighting-retention-days", "HEARTH_SIGHTING_RETENTION_DAYS", sighting_retention_days, "90", 31, 3650,
 	    "days sightings are kept"),
+	INT("playback-retention-days", "HEARTH_PLAYBACK_RETENTION_DAYS", playback_retention_days, "90", 31, 3650,
+	    "days playback decisions and stream slots are kept"),
 	INT("sharing-window-days", "HEARTH_SHARING_WINDOW_DAYS", sharing_window_days, "30", 1, 365,
 	    "days of signals a sharing assessment looks at"),
 	INT("sharing-regular-days", "HEARTH_SHARING_REGULAR_DAYS", sharing_regular_days, "3", 1, 365,

@@ -79,6 +79,7 @@ struct config {
 	bool sightings_off;
 	int64_t sighting_flush_ms;
 	int64_t sighting_retention_days;
+	int64_t playback_retention_days;
 	int64_t sharing_window_days;
 	int64_t sharing_regular_days;
 	int64_t extra_member_invite_ttl_s;

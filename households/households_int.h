@@ -58,6 +58,7 @@ struct hh_settings {
 	bool sightings_off;
 	int64_t flush_ms;
 	int64_t retention_s;
+	int64_t playback_retention_s;		/* decisions and stream slots */
 	int64_t sharing_window_s;
 	int64_t sharing_regular_days;
 	int64_t invite_ttl_s;
@@ -100,6 +101,10 @@ enum err hh_sightings_flush(struct db *db, int64_t *written);
 
 /* Delete sightings older than the retention (own transaction). */
 enum err hh_sightings_purge(struct db *db, int64_t now);
+
+/* Delete stream slots and decisions older than the playback retention, in
+ * transactions of a bounded size; *deleted (may be NULL) counts the rows. */
+enum err hh_playback_purge(struct db *db, int64_t now, int64_t *deleted);
 
 /* ---- the household and trust (household.c) ---- */
 

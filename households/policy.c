@@ -177,6 +177,7 @@ enum err hh_settings_load(const struct config *cfg, char *why, size_t cap)
 	settings.sightings_off = cfg->sightings_off;
 	settings.flush_ms = cfg->sighting_flush_ms;
 	settings.retention_s = cfg->sighting_retention_days * HH_DAY;
+	settings.playback_retention_s = cfg->playback_retention_days * HH_DAY;
 	settings.sharing_window_s = cfg->sharing_window_days * HH_DAY;
 	settings.sharing_regular_days = cfg->sharing_regular_days;
 	settings.invite_ttl_s = cfg->extra_member_invite_ttl_s;

@@ -382,8 +382,14 @@ static void *writer_main(void *arg)
 			hh_sightings_flush(db, NULL);
 			int64_t now = clock_now();
 			if (now - last_purge >= PURGE_EVERY_S) {
-				if (hh_sightings_purge(db, now) == ERR_OK)
+				int64_t gone = 0;
+				enum err e = hh_sightings_purge(db, now);
+				if (e == ERR_OK)
+					e = hh_playback_purge(db, now, &gone);
+				if (e == ERR_OK)
 					last_purge = now;
+				if (gone > 0)
+					log_info("households.playback_purged", "rows=%lld", (long long)gone);
 			}
 		}
 		pthread_mutex_lock(&writer_mu);
@@ -394,7 +400,8 @@ static void *writer_main(void *arg)
 
 enum err hh_sightings_start(void)
 {
-	if (hh_settings()->sightings_off || writer_running)
+	/* Runs with sightings off too: it also purges playback history. */
+	if (writer_running)
 		return ERR_OK;
 	writer_stop = false;
 	if (pthread_create(&writer, NULL, writer_main, NULL) != 0)

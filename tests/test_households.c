@@ -382,6 +382,75 @@ START_TEST(old_sightings_are_purged)
 }
 END_TEST
 
+/* A decision row (and its stream slot when `slot` is not NULL). */
+static void decision(const char *acc, const char *dev, const char *id, const char *slot, int64_t at,
+		     int64_t expires)
+{
+	struct db_stmt *st = NULL;
+	ck_assert_int_eq(db_prepare(db,
+				    "INSERT INTO playback_decisions (id, account_id, device_id, outcome, enforced,"
+				    " reasons, inputs, slot_id, created_at) VALUES (?1, ?2, ?3, ?4, 1, '[]', '{}', ?5, ?6)",
+				    &st),
+			 ERR_OK);
+	db_bind_text(st, 1, id);
+	db_bind_text(st, 2, acc);
+	db_bind_text(st, 3, dev);
+	db_bind_text(st, 4, slot ? "allowed" : "verification_required");
+	db_bind_text(st, 5, slot);
+	db_bind_int64(st, 6, at);
+	ck_assert_int_eq(db_step_done(st), ERR_OK);
+	db_done(st);
+	if (!slot)
+		return;
+	ck_assert_int_eq(db_prepare(db,
+				    "INSERT INTO stream_slots (id, account_id, device_id, profile_id, network, decision_id,"
+				    " started_at, heartbeat_at, expires_at) VALUES (?1, ?2, ?3, 'prf_x', '203.0.113.0/24',"
+				    " ?4, ?5, ?5, ?6)",
+				    &st),
+			 ERR_OK);
+	db_bind_text(st, 1, slot);
+	db_bind_text(st, 2, acc);
+	db_bind_text(st, 3, dev);
+	db_bind_text(st, 4, id);
+	db_bind_int64(st, 5, at);
+	db_bind_int64(st, 6, expires);
+	ck_assert_int_eq(db_step_done(st), ERR_OK);
+	db_done(st);
+}
+
+/* Playback history older than --playback-retention-days (90) goes, in
+ * batches, slots before their decisions; a slot still heartbeating keeps
+ * itself and its decision; recent history stays. */
+START_TEST(old_playback_history_is_purged_in_batches)
+{
+	char acc[IDS_MAX], dev[IDS_MAX];
+	seed_account("US", acc);
+	seed_device(acc, "phone", dev);
+	decision(acc, dev, "dec_old_allowed", "str_old", T0 - 100 * DAY, T0 - 100 * DAY + 120);
+	decision(acc, dev, "dec_old_live", "str_live", T0 - 100 * DAY, T0 + 120);
+	decision(acc, dev, "dec_recent", "str_recent", T0 - 10 * DAY, T0 - 10 * DAY + 120);
+	decision(acc, dev, "dec_edge", NULL, T0 - 90 * DAY, 0); /* exactly at the cutoff: kept */
+	ck_assert_int_eq(db_begin(db), ERR_OK);
+	for (int i = 0; i < 4500; i++) { /* more than two batches of refusals */
+		char id[32];
+		snprintf(id, sizeof id, "dec_refused_%d", i);
+		decision(acc, dev, id, NULL, T0 - 200 * DAY + i, 0);
+	}
+	ck_assert_int_eq(db_commit(db), ERR_OK);
+	int64_t gone = -1;
+	ck_assert_int_eq(hh_playback_purge(db, T0, &gone), ERR_OK);
+	ck_assert_int_eq(gone, 4500 + 2);
+	ck_assert_int_eq(q_int("SELECT COUNT(*) FROM playback_decisions", NULL), 3);
+	ck_assert_int_eq(q_int("SELECT COUNT(*) FROM playback_decisions WHERE id IN"
+			       " ('dec_old_live', 'dec_recent', 'dec_edge')", NULL), 3);
+	ck_assert_int_eq(q_int("SELECT COUNT(*) FROM stream_slots", NULL), 2);
+	ck_assert_int_eq(q_int("SELECT COUNT(*) FROM stream_slots WHERE id IN ('str_live', 'str_recent')", NULL), 2);
+	/* Again: nothing more to do. */
+	ck_assert_int_eq(hh_playback_purge(db, T0, &gone), ERR_OK);
+	ck_assert_int_eq(gone, 0);
+}
+END_TEST
+
 /* ---- the household and trust ---- */
 
 static void set_household(const char *acc, const char *tv, const char *network)
@@ -551,6 +620,7 @@ static Suite *households_suite(void)
 	tcase_add_test(tc, sightings_from_many_threads_are_all_counted);
 	tcase_add_test(tc, the_first_tv_seen_proposes_its_network);
 	tcase_add_test(tc, old_sightings_are_purged);
+	tcase_add_test(tc, old_playback_history_is_purged_in_batches);
 	suite_add_tcase(s, tc);
 	tc = tcase_create("trust");
 	tcase_add_checked_fixture(tc, setup, teardown);

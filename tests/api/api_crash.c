@@ -1172,10 +1172,11 @@ static void expect_no_queued_run(int kill_no)
 
 START_TEST(sigkill_under_load_loses_nothing_acknowledged)
 {
-	/* Tokens and sign-ins outlive the clock moves' months; small billing
-	 * batches make a billing run many transactions long. */
+	/* Tokens and sign-ins outlive the clock moves' months, and so does the
+	 * playback history every acknowledged start is checked against; small
+	 * billing batches make a billing run many transactions long. */
 	static const char *const flags[] = {"--access-ttl", "86400", "--refresh-ttl", "31536000", "--billing-batch",
-					    "3", "--log-level", "warn", NULL};
+					    "3", "--playback-retention-days", "3650", "--log-level", "warn", NULL};
 	const char *env_kills = getenv("HEARTH_CRASH_KILLS");
 	/* Under a wrapper (valgrind) each restart takes seconds: the fewest kills. */
 	int kills = env_kills ? (int)strtol(env_kills, NULL, 10) : api_wrapped() ? 20 : DEFAULT_KILLS;
