@@ -21,6 +21,7 @@
 #include "core/db.h"
 #include "core/migrate.h"
 #include "households/households_int.h"
+#include "tests/unit.h"
 
 #define N_ROWS(a) (sizeof(a) / sizeof((a)[0]))
 #define DAY INT64_C(86400)
@@ -81,42 +82,10 @@ static int64_t q_int(const char *sql, const char *arg)
 	return v;
 }
 
-static void seed_account(const char *country, char *id)
-{
-	struct db_stmt *st = NULL;
-	char email[96];
-	ck_assert_int_eq(ids_new("acc_", id, IDS_MAX), ERR_OK);
-	snprintf(email, sizeof email, "%s@example.com", id);
-	ck_assert_int_eq(db_prepare(db,
-				    "INSERT INTO accounts (id, email, email_norm, password_hash, country,"
-				    " created_at, updated_at, password_changed_at)"
-				    " VALUES (?1, ?2, ?2, 'x', ?3, ?4, ?4, ?4)",
-				    &st),
-			 ERR_OK);
-	db_bind_text(st, 1, id);
-	db_bind_text(st, 2, email);
-	db_bind_text(st, 3, country);
-	db_bind_int64(st, 4, clock_now());
-	ck_assert_int_eq(db_step_done(st), ERR_OK);
-	db_done(st);
-}
+static void seed_account(const char *country, char *id) { unit_seed_account(db, country, id); }
 
-static void seed_device(const char *account, const char *type, char *id)
-{
-	struct db_stmt *st = NULL;
-	ck_assert_int_eq(ids_new("dev_", id, IDS_MAX), ERR_OK);
-	ck_assert_int_eq(db_prepare(db,
-				    "INSERT INTO devices (id, account_id, type, name, first_seen_at, last_seen_at)"
-				    " VALUES (?1, ?2, ?3, ?3, ?4, ?4)",
-				    &st),
-			 ERR_OK);
-	db_bind_text(st, 1, id);
-	db_bind_text(st, 2, account);
-	db_bind_text(st, 3, type);
-	db_bind_int64(st, 4, clock_now());
-	ck_assert_int_eq(db_step_done(st), ERR_OK);
-	db_done(st);
-}
+
+static void seed_device(const char *account, const char *type, char *id) { unit_seed_device(db, account, type, id); }
 
 /* A sighting row as the flush writes one. */
 static void sighting(const char *account, const char *device, const char *network, int64_t at)

@@ -21,6 +21,7 @@
 #include "core/clock.h"
 #include "core/db.h"
 #include "core/migrate.h"
+#include "tests/unit.h"
 
 #define N_ROWS(a) (sizeof(a) / sizeof((a)[0]))
 #define DAY INT64_C(86400)
@@ -72,24 +73,9 @@ static int64_t q_int(const char *sql, const char *arg)
 
 static void subscribed(const char *country, const char *plan, char *acc, struct bill_subscription *sub)
 {
-	struct db_stmt *st = NULL;
 	struct bill_payment_method pm;
 	struct bill_payment_outcome pay;
-	char email[96];
-	ck_assert_int_eq(ids_new("acc_", acc, IDS_MAX), ERR_OK);
-	snprintf(email, sizeof email, "%s@example.com", acc);
-	ck_assert_int_eq(db_prepare(db,
-				    "INSERT INTO accounts (id, email, email_norm, password_hash, country,"
-				    " created_at, updated_at, password_changed_at)"
-				    " VALUES (?1, ?2, ?2, 'x', ?3, ?4, ?4, ?4)",
-				    &st),
-			 ERR_OK);
-	db_bind_text(st, 1, acc);
-	db_bind_text(st, 2, email);
-	db_bind_text(st, 3, country);
-	db_bind_int64(st, 4, clock_now());
-	ck_assert_int_eq(db_step_done(st), ERR_OK);
-	db_done(st);
+	unit_seed_account(db, country, acc);
 	ck_assert_int_eq(bill_pm_attach(db, acc, "pm_card_visa", &pm), ERR_OK);
 	struct bill_subscribe_params p = {acc, country, plan, NULL};
 	ck_assert_int_eq(bill_subscribe(db, &p, sub, &pay), ERR_OK);

@@ -27,6 +27,7 @@
 #include "core/db.h"
 #include "core/log.h"
 #include "core/migrate.h"
+#include "tests/unit.h"
 
 #define N_ROWS(a) (sizeof(a) / sizeof((a)[0]))
 #define DAY INT64_C(86400)
@@ -185,25 +186,7 @@ static const char *q_text(const char *sql, const char *arg, char *out, size_t ca
 	return out;
 }
 
-static void seed_account(const char *country, char *id)
-{
-	struct db_stmt *st = NULL;
-	char email[96];
-	ck_assert_int_eq(ids_new("acc_", id, IDS_MAX), ERR_OK);
-	snprintf(email, sizeof email, "%s@example.com", id);
-	ck_assert_int_eq(db_prepare(db,
-				    "INSERT INTO accounts (id, email, email_norm, password_hash, country,"
-				    " created_at, updated_at, password_changed_at)"
-				    " VALUES (?1, ?2, ?2, 'x', ?3, ?4, ?4, ?4)",
-				    &st),
-			 ERR_OK);
-	db_bind_text(st, 1, id);
-	db_bind_text(st, 2, email);
-	db_bind_text(st, 3, country);
-	db_bind_int64(st, 4, clock_now());
-	ck_assert_int_eq(db_step_done(st), ERR_OK);
-	db_done(st);
-}
+static void seed_account(const char *country, char *id) { unit_seed_account(db, country, id); }
 
 static void attach(const char *acc, const char *token, char *pm_id)
 {

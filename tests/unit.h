@@ -16,7 +16,9 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "core/clock.h"
 #include "core/db.h"
+#include "core/ids.h"
 
 struct unit_db {
 	char path[64];
@@ -103,6 +105,50 @@ static inline int unit_run(Suite *s)
 	int failed = srunner_ntests_failed(sr);
 	srunner_free(sr);
 	return failed != 0;
+}
+
+/* ---- seeding rows the way their areas store them ----
+ * For suites that need an account or a device to hang their own rows on
+ * without going through the accounts or auth area. */
+
+/* An account in `country` (email "<id>@example.com"); its id into `id`
+ * (IDS_MAX bytes). */
+static inline void unit_seed_account(struct db *db, const char *country, char *id)
+{
+	struct db_stmt *st = NULL;
+	char email[96];
+	ck_assert_int_eq(ids_new("acc_", id, IDS_MAX), ERR_OK);
+	snprintf(email, sizeof email, "%s@example.com", id);
+	ck_assert_int_eq(db_prepare(db,
+				    "INSERT INTO accounts (id, email, email_norm, password_hash, country,"
+				    " created_at, updated_at, password_changed_at)"
+				    " VALUES (?1, ?2, ?2, 'x', ?3, ?4, ?4, ?4)",
+				    &st),
+			 ERR_OK);
+	db_bind_text(st, 1, id);
+	db_bind_text(st, 2, email);
+	db_bind_text(st, 3, country);
+	db_bind_int64(st, 4, clock_now());
+	ck_assert_int_eq(db_step_done(st), ERR_OK);
+	db_done(st);
+}
+
+/* A device of `type` (named after it) of `account`; its id into `id`. */
+static inline void unit_seed_device(struct db *db, const char *account, const char *type, char *id)
+{
+	struct db_stmt *st = NULL;
+	ck_assert_int_eq(ids_new("dev_", id, IDS_MAX), ERR_OK);
+	ck_assert_int_eq(db_prepare(db,
+				    "INSERT INTO devices (id, account_id, type, name, first_seen_at, last_seen_at)"
+				    " VALUES (?1, ?2, ?3, ?3, ?4, ?4)",
+				    &st),
+			 ERR_OK);
+	db_bind_text(st, 1, id);
+	db_bind_text(st, 2, account);
+	db_bind_text(st, 3, type);
+	db_bind_int64(st, 4, clock_now());
+	ck_assert_int_eq(db_step_done(st), ERR_OK);
+	db_done(st);
 }
 
 #endif
