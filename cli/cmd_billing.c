@@ -45,7 +45,7 @@ static void sleep_ms(long ms)
 static bool run_finished(const json_t *run)
 {
 	const char *st = ctl_str(run, "status");
-	return strcmp(st, "succeeded") == 0 || strcmp(st, "failed") == 0;
+	return strcmp(st, "succeeded") == 0 || strcmp(st, "failed") == 0 || strcmp(st, "interrupted") == 0;
 }
 
 /* One progress line, rewritten in place on a terminal. */
