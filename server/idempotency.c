@@ -24,9 +24,11 @@
  * routes may not http_defer().  Between the handler's first write and the
  * commit this process's write turn is held: nothing slow may run there.
  *
- * Responses of 5xx are not stored: the handler's writes are rolled back
- * and the key is released, so the client may retry afresh.  If storing or
- * committing fails, nothing is kept either and the reply becomes that 5xx.
+ * Responses of 5xx are not stored and the key is released, so the client
+ * may retry; what the handler's transactions did before it answered 5xx is
+ * committed, as it would be without a key (a charge made inside one must
+ * not be forgotten).  If storing the reply or the commit fails, nothing of
+ * the request is kept and the reply becomes that 5xx.
  * If the process dies while a request is in progress, the claim is taken
  * over after IN_PROGRESS_STALE_S, and the re-run finds nothing of the first
  * attempt.
@@ -304,10 +306,15 @@ enum err idempotency_finish(struct http_req *r, int status, const char *content_
 		if (e == ERR_OK)
 			return ERR_OK;
 		log_error("idempotency.commit_failed", "error=%s", err_name(e));
+	} else {
+		/* A 5xx is not stored.  What the handler's transactions did
+		 * stays, as it would without a key: db_transaction() told the
+		 * handler it committed, and it may have charged a card. */
+		enum err ce = db_deferred_commit(db);
+		if (ce != ERR_OK)
+			log_error("idempotency.commit_failed", "error=%s status=%d", err_name(ce), status);
 	}
-	/* A 5xx keeps nothing of the request, so a retry with the key starts
-	 * afresh (a failed commit above already rolled everything back). */
-	db_deferred_rollback(db);
+	db_deferred_rollback(db); /* ends the mode where nothing above did */
 	enum err re = db_transaction(db, release_tx, &sr);
 	if (re != ERR_OK)
 		log_error("idempotency.release_failed", "error=%s", err_name(re));

@@ -65,8 +65,8 @@ char *metrics_render(size_t *len);
  * (replay, conflict, bad key) was already made.  After a claim the caller
  * arms db_defer_commit() on this thread and runs the handler there; finish
  * (same thread) then stores the reply of the claimed key in the handler's
- * still-open transaction and commits both, or after a 5xx rolls the
- * handler's writes back and releases the key.  It returns ERR_OK when the
+ * still-open transaction and commits both, or after a 5xx commits the
+ * handler's writes alone and releases the key.  It returns ERR_OK when the
  * reply stands, else the error that kept nothing: the caller then replaces
  * the reply with that problem. */
 bool idempotency_begin(struct http_req *r);
