@@ -1451,6 +1451,15 @@ START_TEST(a_billing_run_a_killed_hearthd_left_running_is_marked_interrupted)
 	ck_assert_str_eq(api_str(r, "error"), "interrupted: the process running it stopped");
 	ck_assert_ptr_nonnull(api_str(r, "finished_at"));
 	api_resp_free(r);
+	/* And hearthctl lists it so. */
+	char env_token[TOKEN_MAX + 16], *out = NULL;
+	snprintf(env_token, sizeof env_token, "HEARTH_TOKEN=%s", token);
+	const char *const env[] = {env_token, NULL}, *const list[] = {"billing", "runs", NULL};
+	ck_assert_int_eq(api_ctl(&s2, list, env, NULL, &out, NULL), 0);
+	const char *line = out ? strstr(out, dead_run) : NULL;
+	const char *status = line ? strstr(line, "interrupted") : NULL, *eol = line ? strchr(line, '\n') : NULL;
+	ck_assert_msg(status && (!eol || status < eol), "hearthctl billing runs: %s", out ? out : "");
+	free(out);
 
 	/* Marking is done once: a second start finds nothing more to mark. */
 	api_restart(&s2);
