@@ -34,6 +34,7 @@
 #include "core/events.h"
 #include "core/log.h"
 #include "core/notify.h"
+#include "core/procid.h"
 
 static bill_run_fault_fn fault_fn;
 static void *fault_ctx;
@@ -735,7 +736,7 @@ static enum err run_rounds(struct run_ctx *c)
 
 /* ---- billing_runs rows ---- */
 
-static const char *const status_names[] = {"queued", "running", "succeeded", "failed"};
+static const char *const status_names[] = {"queued", "running", "succeeded", "failed", "interrupted"};
 
 const char *bill_run_status_name(enum bill_run_status s)
 {
@@ -799,8 +800,8 @@ static enum err insert_run_tx(struct db *db, void *arg)
 	struct bill_run_stats *s = c->s;
 	struct db_stmt *st = NULL;
 	enum err e = db_prepare(db,
-				"INSERT INTO billing_runs (id, started_by, until_at, status, created_at, started_at)"
-				" VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+				"INSERT INTO billing_runs (id, started_by, until_at, status, created_at, started_at, runner)"
+				" VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
 				&st);
 	if (e != ERR_OK)
 		return e;
@@ -810,6 +811,7 @@ static enum err insert_run_tx(struct db *db, void *arg)
 	db_bind_text(st, 4, bill_run_status_name(s->status));
 	db_bind_int64(st, 5, s->created_at);
 	bind_time_or_null(st, 6, s->started_at);
+	db_bind_text(st, 7, s->status == BILL_RUN_RUNNING ? procid_self() : NULL);
 	e = db_step_done(st);
 	db_done(st);
 	if (e == ERR_OK)
@@ -952,7 +954,7 @@ static enum err claim_tx(struct db *db, void *arg)
 	int64_t now = clock_now();
 	c->found = false;
 	enum err e = db_prepare(db,
-				"UPDATE billing_runs SET status = 'running', started_at = ?1,"
+				"UPDATE billing_runs SET status = 'running', started_at = ?1, runner = ?2,"
 				" until_at = CASE WHEN until_at = 0 THEN ?1 ELSE until_at END"
 				" WHERE id = (SELECT id FROM billing_runs WHERE status = 'queued'"
 				"   ORDER BY created_at, id LIMIT 1) AND status = 'queued'"
@@ -961,6 +963,7 @@ static enum err claim_tx(struct db *db, void *arg)
 	if (e != ERR_OK)
 		return e;
 	db_bind_int64(st, 1, now);
+	db_bind_text(st, 2, procid_self());
 	e = db_step_row(st);
 	if (e == ERR_OK) {
 		read_run(st, c->s);
@@ -994,6 +997,81 @@ enum err bill_run_execute_queued(struct db *db, int batch_size, bool (*should_st
 			*out = c->stats;
 	}
 	free(c);
+	return e;
+}
+
+struct interrupt_ctx {
+	int64_t now;
+	int64_t marked;
+};
+
+/* Mark run `id` (read as running) interrupted, with its event. */
+static enum err interrupt_one(struct db *db, const char *id, int64_t now)
+{
+	struct db_stmt *st = NULL;
+	enum err e = db_prepare(db,
+				"UPDATE billing_runs SET status = 'interrupted', finished_at = ?2, error = ?3"
+				" WHERE id = ?1 AND status = 'running' RETURNING processed, renewed",
+				&st);
+	if (e != ERR_OK)
+		return e;
+	db_bind_text(st, 1, id);
+	db_bind_int64(st, 2, now);
+	db_bind_text(st, 3, "interrupted: the process running it stopped");
+	e = db_step_row(st);
+	json_int_t processed = e == ERR_OK ? (json_int_t)db_column_int64(st, 0) : 0;
+	json_int_t renewed = e == ERR_OK ? (json_int_t)db_column_int64(st, 1) : 0;
+	db_done(st);
+	if (e != ERR_OK)
+		return e;
+	log_warn("billing.run_interrupted", "run=%s processed=%lld renewed=%lld", id, (long long)processed,
+		 (long long)renewed);
+	return events_emit(db, "billing_run.interrupted", id,
+			   json_pack("{s:I, s:I}", "processed", processed, "renewed", renewed));
+}
+
+static enum err interrupt_tx(struct db *db, void *arg)
+{
+	struct interrupt_ctx *c = arg;
+	struct db_stmt *st = NULL;
+	char (*dead)[IDS_MAX] = NULL;
+	size_t n = 0, cap = 0;
+	c->marked = 0;
+	enum err e = db_prepare(db, "SELECT id, runner FROM billing_runs WHERE status = 'running'", &st);
+	if (e != ERR_OK)
+		return e;
+	bool row = false;
+	while ((e = db_step(st, &row)) == ERR_OK && row) {
+		const char *runner = db_column_text(st, 1);
+		if (runner && procid_check(runner) != PROCID_DEAD)
+			continue;
+		if (n == cap) {
+			size_t ncap = cap ? cap * 2 : 8;
+			char (*grown)[IDS_MAX] = realloc(dead, ncap * sizeof *dead);
+			if (!grown) {
+				e = ERR_NOMEM;
+				break;
+			}
+			dead = grown;
+			cap = ncap;
+		}
+		copy_text(dead[n++], IDS_MAX, db_column_text(st, 0));
+	}
+	db_done(st);
+	for (size_t i = 0; i < n && e == ERR_OK; i++) {
+		e = interrupt_one(db, dead[i], c->now);
+		c->marked += e == ERR_OK;
+	}
+	free(dead);
+	return e;
+}
+
+enum err bill_run_mark_interrupted(struct db *db, int64_t *marked)
+{
+	struct interrupt_ctx c = {clock_now(), 0};
+	enum err e = db_transaction(db, interrupt_tx, &c);
+	if (marked)
+		*marked = e == ERR_OK ? c.marked : 0;
 	return e;
 }
 

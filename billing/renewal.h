@@ -105,9 +105,18 @@ enum err bill_dunning_retry_now(struct db *db, const char *account_id,
 
 /* ---- the billing run ---------------------------------------------------------------- */
 
-enum bill_run_status { BILL_RUN_QUEUED, BILL_RUN_RUNNING, BILL_RUN_SUCCEEDED, BILL_RUN_FAILED };
+/* A run is queued (staff asked), running, then succeeded or failed; or
+ * interrupted when the process running it died before it finished (marked
+ * by the next process to start: bill_run_mark_interrupted). */
+enum bill_run_status {
+	BILL_RUN_QUEUED,
+	BILL_RUN_RUNNING,
+	BILL_RUN_SUCCEEDED,
+	BILL_RUN_FAILED,
+	BILL_RUN_INTERRUPTED
+};
 
-/* "queued", "running", "succeeded", "failed". */
+/* "queued", "running", "succeeded", "failed", "interrupted". */
 const char *bill_run_status_name(enum bill_run_status s);
 
 struct bill_run_stats {
@@ -173,6 +182,15 @@ enum err bill_run_list(struct db *db, struct bill_run_stats *out, size_t cap, si
  * `should_stop` as in bill_run_options (may be NULL). */
 enum err bill_run_execute_queued(struct db *db, int batch_size, bool (*should_stop)(void), bool *found,
 				 struct bill_run_stats *out);
+
+/* At start: mark every run still 'running' whose process is certainly dead
+ * (core/procid.h; a run from before migration 0009 has no runner and counts
+ * as dead) as 'interrupted', with finished_at now, an error saying why and
+ * a billing_run.interrupted event, in one transaction.  What such a run
+ * committed stays; the next run renews the rest (runs are exactly once per
+ * period).  A run of a live process, or of one on another host, is left
+ * alone.  *marked (may be NULL) receives how many were marked. */
+enum err bill_run_mark_interrupted(struct db *db, int64_t *marked);
 
 /* The run `id`: ERR_OK or ERR_NOT_FOUND. */
 enum err bill_run_get(struct db *db, const char *id, struct bill_run_stats *out);

@@ -22,6 +22,7 @@ int cmd_db_status(struct ctl *ctl, int argc, char **argv);
 int cmd_catalog_show(struct ctl *ctl, int argc, char **argv);
 int cmd_catalog_import(struct ctl *ctl, int argc, char **argv);
 int cmd_billing_run(struct ctl *ctl, int argc, char **argv);
+int cmd_billing_runs(struct ctl *ctl, int argc, char **argv);
 int cmd_prices_schedule(struct ctl *ctl, int argc, char **argv);
 int cmd_refunds_create(struct ctl *ctl, int argc, char **argv);
 int cmd_credits_grant(struct ctl *ctl, int argc, char **argv);

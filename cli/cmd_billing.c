@@ -45,7 +45,7 @@ static void sleep_ms(long ms)
 static bool run_finished(const json_t *run)
 {
 	const char *st = ctl_str(run, "status");
-	return strcmp(st, "succeeded") == 0 || strcmp(st, "failed") == 0;
+	return strcmp(st, "succeeded") == 0 || strcmp(st, "failed") == 0 || strcmp(st, "interrupted") == 0;
 }
 
 /* One progress line, rewritten in place on a terminal. */
@@ -126,6 +126,30 @@ int cmd_billing_run(struct ctl *ctl, int argc, char **argv)
 		print_summary(ctl, run, seconds);
 	rc = strcmp(ctl_str(run, "status"), "succeeded") == 0 ? CTL_OK : CTL_FAILURE;
 	json_decref(run);
+	return rc;
+}
+
+/* One row of `billing runs`: an interrupted run is what staff look for here. */
+static void add_run_row(struct ctl_table *t, const json_t *run)
+{
+	char renewed[48];
+	snprintf(renewed, sizeof renewed, "%lld/%lld", int_of(run, "renewed"), int_of(run, "processed"));
+	const char *row[] = {ctl_str(run, "id"), ctl_str(run, "started_by"), ctl_str(run, "status"),
+			     ctl_str(run, "created_at"), ctl_str(run, "finished_at"), renewed, ctl_str(run, "error")};
+	ctl_table_row(t, row);
+}
+
+int cmd_billing_runs(struct ctl *ctl, int argc, char **argv)
+{
+	static const char *const titles[] = {"ID", "STARTED BY", "STATUS", "CREATED", "FINISHED",
+					     "RENEWED/PROCESSED", "ERROR"};
+	json_t *page = NULL;
+	if (!ctl_check_args(argc, argv, NULL, NULL, 0, 0, NULL))
+		return ctl_usage_error("billing runs", "bad arguments");
+	int rc = ctl_api(ctl, "GET", "/admin/v1/billing-runs", NULL, 0, &page);
+	if (rc == CTL_OK)
+		ctl_print_rows(ctl, json_object_get(page, "data"), 7, titles, add_run_row);
+	json_decref(page);
 	return rc;
 }
 

@@ -164,6 +164,13 @@ const struct ctl_command ctl_commands[] = {
 	 "  hearthctl billing run --reason \"scheduler was down this morning\"\n"
 	 "  hearthctl billing run --until 2027-03-01T00:00:00Z --json --reason \"month-end\"\n",
 	 cmd_billing_run, NULL},
+	{"billing", "runs",
+	 "List the 20 most recent billing runs, newest first: status (queued, running, succeeded, failed,"
+	 " interrupted: its process died), figures, error (agent role)",
+	 JSON_OPT,
+	 "  hearthctl billing runs\n"
+	 "  hearthctl billing runs --json | jq -r '.data[] | select(.status == \"interrupted\") | .id'\n",
+	 cmd_billing_runs, NULL},
 	{"prices", "schedule",
 	 "Schedule a price change of a plan in a country; subscribers are told now (admin role)",
 	 "  --plan CODE              the plan (required)\n"

@@ -455,6 +455,30 @@ void db_rollback(struct db *db)
  * processes. */
 static pthread_mutex_t write_turn = PTHREAD_MUTEX_INITIALIZER;
 static _Thread_local bool in_write_turn;
+/* Deferred commit (db.h): armed by db_defer_commit(); held_db is the
+ * connection whose transaction is open and holds write_turn. */
+static _Thread_local bool defer_armed;
+static _Thread_local struct db *held_db;
+
+/* Run `fn` inside the thread's open deferred transaction, as a savepoint. */
+static enum err savepoint_run(struct db *db, db_tx_fn fn, void *ctx)
+{
+	if (db != held_db) {
+		/* The held turn would make this connection wait for itself. */
+		log_error("db.deferred_other_connection", "%s", "db_transaction on a second connection");
+		return ERR_INTERNAL;
+	}
+	enum err e = db_exec(db, "SAVEPOINT hearth_tx");
+	if (e != ERR_OK)
+		return e;
+	in_write_turn = true;
+	e = fn(db, ctx);
+	in_write_turn = false;
+	if (e != ERR_OK)
+		db_exec(db, "ROLLBACK TO hearth_tx");
+	enum err re = db_exec(db, "RELEASE hearth_tx");
+	return e != ERR_OK ? e : re;
+}
 
 enum err db_transaction(struct db *db, db_tx_fn fn, void *ctx)
 {
@@ -465,6 +489,8 @@ enum err db_transaction(struct db *db, db_tx_fn fn, void *ctx)
 		log_error("db.nested_transaction", "%s", "db_transaction called inside a transaction");
 		return ERR_INTERNAL;
 	}
+	if (held_db)
+		return savepoint_run(db, fn, ctx);
 	for (int attempt = 0; attempt < 8; attempt++) {
 		if (attempt > 0) {
 			atomic_fetch_add(&busy_retries, 1);
@@ -476,6 +502,12 @@ enum err db_transaction(struct db *db, db_tx_fn fn, void *ctx)
 		e = db_begin(db);
 		if (e == ERR_OK) {
 			e = fn(db, ctx);
+			if (e == ERR_OK && defer_armed) {
+				/* Keep the transaction and the turn for db_deferred_commit. */
+				in_write_turn = false;
+				held_db = db;
+				return ERR_OK;
+			}
 			if (e == ERR_OK)
 				e = db_commit(db);
 			else
@@ -487,6 +519,40 @@ enum err db_transaction(struct db *db, db_tx_fn fn, void *ctx)
 			return e;
 	}
 	return e;
+}
+
+void db_defer_commit(void) { defer_armed = true; }
+
+bool db_deferred_is_open(void) { return held_db != NULL; }
+
+/* End the deferred mode: give the write turn back if it was held. */
+static void deferred_end(void)
+{
+	defer_armed = false;
+	if (held_db) {
+		held_db = NULL;
+		pthread_mutex_unlock(&write_turn);
+	}
+}
+
+enum err db_deferred_commit(struct db *db)
+{
+	enum err e = ERR_OK;
+	if (held_db) {
+		e = db == held_db ? db_commit(db) : ERR_INTERNAL;
+		if (e != ERR_OK)
+			db_rollback(held_db);
+	}
+	deferred_end();
+	return e;
+}
+
+void db_deferred_rollback(struct db *db)
+{
+	(void)db; /* the held connection is the one to roll back */
+	if (held_db)
+		db_rollback(held_db);
+	deferred_end();
 }
 
 bool db_has_table(struct db *db, const char *name)

@@ -127,6 +127,38 @@ void db_rollback(struct db *db);
 typedef enum err (*db_tx_fn)(struct db *db, void *ctx);
 enum err db_transaction(struct db *db, db_tx_fn fn, void *ctx);
 
+/* ---- deferred commit: one request's writes and its stored reply in one
+ * transaction (server/idempotency.c) ----
+ *
+ * db_defer_commit() arms the calling thread.  The next outermost
+ * db_transaction() on that thread then runs BEGIN IMMEDIATE and `fn` as
+ * usual (retried on busy), but when `fn` succeeds it leaves the transaction
+ * open, still holding this process's write turn, instead of committing.
+ * Every later db_transaction() on the thread runs inside it as a SAVEPOINT
+ * (rolled back alone when its `fn` fails; never retried: the write lock is
+ * held).  A transaction whose `fn` fails is rolled back as usual and the
+ * thread stays armed.  Exactly one of db_deferred_commit() or
+ * db_deferred_rollback() ends the mode, on the same thread, whether or not
+ * a transaction was opened; the write turn is held until then, so nothing
+ * slow (password hashing, waiting for another thread that writes) may run
+ * between the first transaction and the end.  Reads on the thread's
+ * connection in between see the uncommitted writes; other connections do
+ * not, and a crash before the commit leaves none of them. */
+void db_defer_commit(void);
+
+/* True when the calling thread holds a deferred transaction open (one
+ * db_transaction() succeeded since db_defer_commit()). */
+bool db_deferred_is_open(void);
+
+/* Commit the thread's deferred transaction on `db` (ERR_OK when none was
+ * opened) and end the mode.  On failure everything is rolled back and the
+ * error returned (ERR_DB_BUSY is not retried: `fn` cannot be rerun). */
+enum err db_deferred_commit(struct db *db);
+
+/* Roll back the thread's deferred transaction on `db`, if any, and end the
+ * mode. */
+void db_deferred_rollback(struct db *db);
+
 /* True when a table called `name` exists (a catalog query: each driver
  * asks its own catalog). */
 bool db_has_table(struct db *db, const char *name);

@@ -412,11 +412,12 @@ void hh_slots_writer_stop(void)
 }
 
 /* Take a slot through the writer, or directly when it is not running
- * (tools and unit tests). */
+ * (tools and unit tests) or when this thread holds the write turn in a
+ * deferred commit (core/db.h: the writer would wait for it forever). */
 static enum err take_slot(struct db *db, struct gate_ctx *gc)
 {
 	pthread_mutex_lock(&q_mu);
-	if (!q_running || q_stop) {
+	if (!q_running || q_stop || db_deferred_is_open()) {
 		pthread_mutex_unlock(&q_mu);
 		return db_transaction(db, slot_tx, gc);
 	}

@@ -56,7 +56,7 @@ _hearthctl()
         db) subs="migrate status" ;;
         keys) subs="list rotate retire" ;;
         catalog) subs="show import" ;;
-        billing) subs="run" ;;
+        billing) subs="run runs" ;;
         prices) subs="schedule" ;;
         refunds) subs="create" ;;
         credits) subs="grant" ;;

@@ -146,6 +146,28 @@ static void test_create_thing(struct http_req *req)
 	jv_release(&v);
 }
 
+/* POST /test/v1/faults {idempotency: "fail_commit" | "crash_before_commit"}:
+ * a fault for the next reply stored under an Idempotency-Key, so tests can
+ * prove that a request's writes and its stored reply commit together. */
+static void test_faults(struct http_req *req)
+{
+	static const char *const allowed[] = {"idempotency", NULL};
+	static const char *const faults[] = {"fail_commit", "crash_before_commit", NULL};
+	struct jv v;
+	const char *fault = NULL;
+	jv_init(&v, http_json(req));
+	jv_reject_unknown(&v, allowed);
+	jv_enum(&v, "idempotency", JV_REQUIRED, faults, &fault);
+	if (!jv_ok(&v)) {
+		http_reply_invalid(req, jv_take_errors(&v));
+		jv_release(&v);
+		return;
+	}
+	idempotency_set_fault(strcmp(fault, "fail_commit") == 0 ? IDEMPOTENCY_FAULT_FAIL : IDEMPOTENCY_FAULT_CRASH);
+	jv_release(&v);
+	http_reply_empty(req, 204);
+}
+
 void server_register_core_routes(void)
 {
 	http_route("GET", "/healthz", healthz, 0, 0);
@@ -156,4 +178,5 @@ void server_register_core_routes(void)
 	http_route("POST", "/test/v1/sleep", test_sleep, HTTP_TEST_ONLY | HTTP_JSON_BODY | HTTP_IDEMPOTENT, 0);
 	http_route("POST", "/test/v1/things", test_create_thing,
 		   HTTP_TEST_ONLY | HTTP_JSON_BODY | HTTP_IDEMPOTENT, 0);
+	http_route("POST", "/test/v1/faults", test_faults, HTTP_TEST_ONLY | HTTP_JSON_BODY, 0);
 }

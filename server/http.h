@@ -35,7 +35,10 @@ enum http_route_flags {
 	HTTP_OFFLOAD = 1u << 5,		/* run on the bounded slow-work pool (password hashing) */
 	HTTP_TEST_ONLY = 1u << 6,	/* exists only in test mode */
 	HTTP_NO_STORE = 1u << 7,	/* reply with Cache-Control: no-store */
-	HTTP_IDEMPOTENT = 1u << 8,	/* honour Idempotency-Key (POSTs that create or charge) */
+	HTTP_IDEMPOTENT = 1u << 8,	/* honour Idempotency-Key (POSTs that create or charge); with a
+					 * key, the handler's writes stay uncommitted until its reply is
+					 * stored with them (server/idempotency.c): reply on the
+					 * handler's thread, and do nothing slow after the first write */
 	HTTP_OAUTH_ERRORS = 1u << 9,	/* OAuth endpoints: the server's own 400/413/415 answers
 					 * are OAuth error objects (see http_reply_oauth_error) */
 };

@@ -10,17 +10,35 @@
  * (or '-' for anonymous routes: a replay then needs the identical body, so
  * it reveals nothing the caller did not send) and kept 24 hours.
  *
- * Responses of 5xx are not stored: the key is released so the client may
- * retry.  If the process dies while a request is in progress, the claim is
- * taken over after IN_PROGRESS_STALE_S; the domain's own uniqueness rules
- * (one subscription per account, one renewal per period) keep a re-run from
- * acting twice in that window.
+ * The claim commits on its own, before the handler runs, so that a
+ * concurrent duplicate sees it at once (and so that sign-up hashes the
+ * password without holding the write lock).  The handler then runs with
+ * core/db's deferred commit armed on its thread: its first transaction is
+ * left open when it succeeds, later ones nest in it as savepoints, and
+ * idempotency_finish() writes the reply into the claimed row inside that
+ * same transaction and commits once.  So the effect and the stored reply
+ * are durable together or not at all: a crash before the commit leaves
+ * neither (the key stays in_progress with nothing done), a crash after it
+ * leaves both (a retry replays).  Begin, handler and finish run on one
+ * thread, the slow-work pool's for HTTP_OFFLOAD routes; HTTP_IDEMPOTENT
+ * routes may not http_defer().  Between the handler's first write and the
+ * commit this process's write turn is held: nothing slow may run there.
+ *
+ * Responses of 5xx are not stored and the key is released, so the client
+ * may retry; what the handler's transactions did before it answered 5xx is
+ * committed, as it would be without a key (a charge made inside one must
+ * not be forgotten).  If storing the reply or the commit fails, nothing of
+ * the request is kept and the reply becomes that 5xx.
+ * If the process dies while a request is in progress, the claim is taken
+ * over after IN_PROGRESS_STALE_S, and the re-run finds nothing of the first
+ * attempt.
  */
 #include <sodium.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "core/clock.h"
 #include "core/db.h"
@@ -201,35 +219,106 @@ bool idempotency_begin(struct http_req *r)
 	return false;
 }
 
-void idempotency_finish(struct http_req *r, int status, const char *content_type, const char *body,
-			size_t len)
+struct stored_reply {
+	const char *principal, *key, *content_type;
+	int status;
+	char *body;
+};
+
+static enum err store_tx(struct db *db, void *arg)
+{
+	const struct stored_reply *sr = arg;
+	struct db_stmt *st = NULL;
+	enum err e = db_prepare(db,
+				"UPDATE idempotency_keys SET state = 'done', status = ?3, content_type = ?4,"
+				" body = ?5 WHERE principal = ?1 AND key = ?2",
+				&st);
+	if (e != ERR_OK)
+		return e;
+	db_bind_text(st, 1, sr->principal);
+	db_bind_text(st, 2, sr->key);
+	db_bind_int64(st, 3, sr->status);
+	db_bind_text(st, 4, sr->content_type);
+	db_bind_text(st, 5, sr->body);
+	e = db_step_done(st);
+	db_done(st);
+	return e;
+}
+
+static enum err release_tx(struct db *db, void *arg)
+{
+	const struct stored_reply *sr = arg;
+	struct db_stmt *st = NULL;
+	enum err e = db_prepare(db, "DELETE FROM idempotency_keys WHERE principal = ?1 AND key = ?2", &st);
+	if (e != ERR_OK)
+		return e;
+	db_bind_text(st, 1, sr->principal);
+	db_bind_text(st, 2, sr->key);
+	e = db_step_done(st);
+	db_done(st);
+	return e;
+}
+
+/* A fault the test-mode route POST /test/v1/faults set for the next stored
+ * reply (enum idempotency_fault). */
+static atomic_int next_fault;
+
+void idempotency_set_fault(enum idempotency_fault f) { atomic_store(&next_fault, (int)f); }
+
+/* Write the reply into the claimed row, inside the request's deferred
+ * transaction when the handler opened one, and commit the two together. */
+static enum err store_and_commit(struct db *db, struct stored_reply *sr)
+{
+	enum err e = db_transaction(db, store_tx, sr);
+	if (e != ERR_OK) {
+		db_deferred_rollback(db);
+		return e;
+	}
+	switch ((enum idempotency_fault)atomic_exchange(&next_fault, IDEMPOTENCY_FAULT_NONE)) {
+	case IDEMPOTENCY_FAULT_CRASH:
+		log_error("idempotency.test_crash", "%s", "exiting before the commit, as a SIGKILL would");
+		_exit(70);
+	case IDEMPOTENCY_FAULT_FAIL:
+		db_deferred_rollback(db);
+		return ERR_DB;
+	case IDEMPOTENCY_FAULT_NONE:
+		break;
+	}
+	return db_deferred_commit(db);
+}
+
+enum err idempotency_finish(struct http_req *r, int status, const char *content_type, const char *body,
+			    size_t len)
 {
 	struct db *db = db_thread();
-	struct db_stmt *st = NULL;
 	const char *key = http_header(r, "Idempotency-Key");
-	if (!db || !key)
-		return;
-	bool store = status < 500;
-	enum err e = db_prepare(db,
-				store ? "UPDATE idempotency_keys SET state = 'done', status = ?3, content_type = ?4,"
-					" body = ?5 WHERE principal = ?1 AND key = ?2"
-				      : "DELETE FROM idempotency_keys WHERE principal = ?1 AND key = ?2",
-				&st);
-	if (e == ERR_OK) {
-		db_bind_text(st, 1, principal_of(r));
-		db_bind_text(st, 2, key);
-		if (store) {
-			db_bind_int64(st, 3, status);
-			db_bind_text(st, 4, content_type);
-			char *copy = strndup(body ? body : "", len);
-			db_bind_text(st, 5, copy ? copy : "");
-			free(copy);
-		}
-		e = db_step_done(st);
+	struct stored_reply sr = {principal_of(r), key, content_type, status, NULL};
+	enum err e = ERR_OK;
+	if (!db || !key) {
+		/* Not reached: idempotency_begin() had both.  End the mode. */
+		db_deferred_rollback(db);
+		return ERR_OK;
 	}
-	db_done(st);
-	if (e != ERR_OK)
-		log_error("idempotency.store_failed", "error=%s", err_name(e));
+	if (status < 500) {
+		sr.body = strndup(body ? body : "", len);
+		e = sr.body ? store_and_commit(db, &sr) : ERR_NOMEM;
+		free(sr.body);
+		if (e == ERR_OK)
+			return ERR_OK;
+		log_error("idempotency.commit_failed", "error=%s", err_name(e));
+	} else {
+		/* A 5xx is not stored.  What the handler's transactions did
+		 * stays, as it would without a key: db_transaction() told the
+		 * handler it committed, and it may have charged a card. */
+		enum err ce = db_deferred_commit(db);
+		if (ce != ERR_OK)
+			log_error("idempotency.commit_failed", "error=%s status=%d", err_name(ce), status);
+	}
+	db_deferred_rollback(db); /* ends the mode where nothing above did */
+	enum err re = db_transaction(db, release_tx, &sr);
+	if (re != ERR_OK)
+		log_error("idempotency.release_failed", "error=%s", err_name(re));
+	return e;
 }
 
 enum err http_idempotency_forget(struct db *db, const char *id)

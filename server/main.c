@@ -59,6 +59,14 @@ static int prepare_database(const struct config *cfg)
 	enum err e = migrate_apply(db, &applied);
 	/* On first start the embedded default catalog is loaded. */
 	enum err catalog = e == ERR_OK ? bill_catalog_ensure(db, NULL) : ERR_OK;
+	/* Billing runs a dead process left 'running' will never finish: say
+	 * so (the next run renews what they did not).  Not fatal. */
+	int64_t interrupted = 0;
+	enum err ie = e == ERR_OK ? bill_run_mark_interrupted(db, &interrupted) : ERR_OK;
+	if (ie != ERR_OK)
+		log_error("billing.mark_interrupted_failed", "error=%s", err_name(ie));
+	else if (interrupted > 0)
+		log_warn("billing.runs_interrupted", "count=%lld", (long long)interrupted);
 	db_close(db);
 	if (e == ERR_SCHEMA_TOO_NEW) {
 		fprintf(stderr, "hearthd: the database %s has a newer schema than this hearthd knows;"

@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "core/clock.h"
+#include "core/db.h"
 #include "core/ids.h"
 #include "core/log.h"
 #include "server/server_int.h"
@@ -458,6 +459,23 @@ static bool content_type_is(const struct http_req *r, const char *want)
 	return ct[n] == '\0' || ct[n] == ';' || ct[n] == ' ';
 }
 
+/* Take back the handler's reply and the headers it added after the first
+ * `nheaders`, and answer problem `e` instead (its commit failed). */
+static void replace_with_problem(struct http_req *r, int nheaders, enum err e)
+{
+	free(r->resp_body);
+	r->resp_body = NULL;
+	r->resp_len = 0;
+	r->replied = 0;
+	for (int i = nheaders; i < r->nheaders; i++) {
+		free(r->headers[i].name);
+		free(r->headers[i].value);
+		r->headers[i].name = r->headers[i].value = NULL;
+	}
+	r->nheaders = nheaders;
+	http_reply_problem(r, e, "the request's changes could not be committed");
+}
+
 static void run_handler(struct http_req *r)
 {
 	log_set_request_id(r->request_id);
@@ -466,13 +484,31 @@ static void run_handler(struct http_req *r)
 		log_set_request_id(NULL);
 		return;
 	}
+	/* The handler's writes stay uncommitted until its reply is stored with
+	 * them (server/idempotency.c), so both run here, on one thread: the
+	 * slow-work pool's for HTTP_OFFLOAD routes. */
+	int nheaders = r->nheaders;
+	if (idem)
+		db_defer_commit();
 	r->route->fn(r);
+	if (r->deferred && idem) {
+		/* http.h: no http_defer() on these routes (the reply comes from
+		 * another thread, after this one must commit).  Commit, keep no
+		 * reply, and say so. */
+		log_error("http.idempotent_deferred", "route=%s", r->route->pattern);
+		idem = false;
+		if (db_deferred_commit(db_thread()) != ERR_OK)
+			log_error("http.idempotent_deferred_commit_failed", "route=%s", r->route->pattern);
+	}
 	if (!r->replied && !r->deferred) {
 		log_error("http.no_reply", "route=%s", r->route->pattern);
 		http_reply_problem(r, ERR_INTERNAL, NULL);
 	}
-	if (idem)
-		idempotency_finish(r, r->status, r->content_type, r->resp_body, r->resp_len);
+	if (idem) {
+		enum err e = idempotency_finish(r, r->status, r->content_type, r->resp_body, r->resp_len);
+		if (e != ERR_OK)
+			replace_with_problem(r, nheaders, e);
+	}
 	log_set_request_id(NULL);
 }
 

@@ -62,11 +62,22 @@ char *metrics_render(size_t *len);
 
 /* Idempotency-Key handling (server/idempotency.c).  begin: true when the
  * handler should run (no key, or the key was claimed); false when a reply
- * (replay, conflict, bad key) was already made.  finish: store the reply of
- * a claimed key (or release it after a 5xx). */
+ * (replay, conflict, bad key) was already made.  After a claim the caller
+ * arms db_defer_commit() on this thread and runs the handler there; finish
+ * (same thread) then stores the reply of the claimed key in the handler's
+ * still-open transaction and commits both, or after a 5xx commits the
+ * handler's writes alone and releases the key.  It returns ERR_OK when the
+ * reply stands, else the error that kept nothing: the caller then replaces
+ * the reply with that problem. */
 bool idempotency_begin(struct http_req *r);
-void idempotency_finish(struct http_req *r, int status, const char *content_type, const char *body,
-			size_t len);
+enum err idempotency_finish(struct http_req *r, int status, const char *content_type, const char *body,
+			    size_t len);
+
+/* Test mode (POST /test/v1/faults): make the next stored reply fail its
+ * commit (the request answers 500 and keeps nothing) or exit the process
+ * between writing the reply and the commit, as a SIGKILL there would. */
+enum idempotency_fault { IDEMPOTENCY_FAULT_NONE, IDEMPOTENCY_FAULT_FAIL, IDEMPOTENCY_FAULT_CRASH };
+void idempotency_set_fault(enum idempotency_fault f);
 
 /* Run the hooks of server_on_clock_moved(). */
 void server_run_clock_hooks(void);
