@@ -23,6 +23,13 @@ int64_t clock_now(void);
 /* Monotonic milliseconds for measuring durations; never the test clock. */
 int64_t clock_mono_ms(void);
 
+/* Milliseconds for bounding how stale a cache may be: clock_mono_ms() plus
+ * every second the test clock was moved forward (none in production).  So
+ * a cache entry made at clock_cache_ms() t is too old once clock_cache_ms()
+ * reaches t + bound, and tests age caches by moving the test clock instead
+ * of sleeping. */
+int64_t clock_cache_ms(void);
+
 /* Switch to the settable test clock, starting at `start` (seconds). */
 void clock_use_test(int64_t start);
 
