@@ -212,8 +212,15 @@ static void well_known_keys(struct http_req *req)
 }
 
 /* When the test clock moves, look at the key file at once, so tests see a
- * rotation without waiting for the once-a-second check. */
-static void on_clock_moved(void) { auth_keyset_check_reload(true); }
+ * rotation without waiting for the once-a-second check, and write the
+ * recorded last uses, so tests see them without waiting for the writer. */
+static void on_clock_moved(void)
+{
+	auth_keyset_check_reload(true);
+	struct db *db = db_thread();
+	if (db)
+		auth_last_use_flush(db, NULL);
+}
 
 void auth_http_register(void)
 {
