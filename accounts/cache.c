@@ -32,8 +32,8 @@
 #include "accounts/accounts_int.h"
 #include "core/clock.h"
 
-#define CACHE_SETS 4096	/* per thread; two ways each */
-#define CACHE_WAYS 2
+#define CACHE_SETS 2048	/* per thread; four ways each (see auth/tokens.c) */
+#define CACHE_WAYS 4
 #define STAMP_SLOTS 4096
 
 struct cache_entry {

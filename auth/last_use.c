@@ -114,42 +114,39 @@ struct flush_ctx {
 	size_t n;
 };
 
+/* Run `sql` with ?1 the sign-in, ?2 the time and ?3 the network of `u`. */
+static enum err write_use(struct db *db, const char *sql, const struct use *u)
+{
+	struct db_stmt *st = NULL;
+	enum err e = db_prepare(db, sql, &st);
+	if (e != ERR_OK)
+		return e;
+	db_bind_text(st, 1, u->sid);
+	db_bind_int64(st, 2, u->at);
+	db_bind_text(st, 3, u->network[0] ? u->network : NULL);
+	e = db_step_done(st);
+	db_done(st);
+	return e;
+}
+
 static enum err flush_tx(struct db *db, void *arg)
 {
 	const struct flush_ctx *c = arg;
-	struct db_stmt *st = NULL;
+	/* "< ?2": a batch never moves a time back (a sign-in or a refresh
+	 * written meanwhile may be later than what was pending). */
 	for (size_t i = 0; i < c->n; i++) {
-		const struct use *u = &c->rows[i];
-		const char *network = u->network[0] ? u->network : NULL;
-		/* "< ?2": a batch never moves a time back (a sign-in or a refresh
-		 * written meanwhile may be later than what was pending). */
-		enum err e = db_prepare(db,
-					"UPDATE sessions SET last_used_at = ?2,"
-					" last_network = COALESCE(?3, last_network)"
-					" WHERE id = ?1 AND last_used_at < ?2",
-					&st);
-		if (e != ERR_OK)
-			return e;
-		db_bind_text(st, 1, u->sid);
-		db_bind_int64(st, 2, u->at);
-		db_bind_text(st, 3, network);
-		e = db_step_done(st);
-		db_done(st);
-		if (e != ERR_OK)
-			return e;
-		e = db_prepare(db,
-			       "UPDATE devices SET last_seen_at = ?2,"
-			       " last_network = COALESCE(?3, last_network)"
-			       " WHERE id = (SELECT device_id FROM sessions WHERE id = ?1)"
-			       " AND last_seen_at < ?2",
-			       &st);
-		if (e != ERR_OK)
-			return e;
-		db_bind_text(st, 1, u->sid);
-		db_bind_int64(st, 2, u->at);
-		db_bind_text(st, 3, network);
-		e = db_step_done(st);
-		db_done(st);
+		enum err e = write_use(db,
+				       "UPDATE sessions SET last_used_at = ?2,"
+				       " last_network = COALESCE(?3, last_network)"
+				       " WHERE id = ?1 AND last_used_at < ?2",
+				       &c->rows[i]);
+		if (e == ERR_OK)
+			e = write_use(db,
+				      "UPDATE devices SET last_seen_at = ?2,"
+				      " last_network = COALESCE(?3, last_network)"
+				      " WHERE id = (SELECT device_id FROM sessions WHERE id = ?1)"
+				      " AND last_seen_at < ?2",
+				      &c->rows[i]);
 		if (e != ERR_OK)
 			return e;
 	}

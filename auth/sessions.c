@@ -14,6 +14,7 @@
  * every thread's cache at once.  The check records the sign-in's last use
  * in memory (last_use.c), at most once a minute per sign-in and thread.
  */
+#include <pthread.h>
 #include <sodium.h>
 #include <stdatomic.h>
 #include <stdlib.h>
@@ -506,26 +507,62 @@ enum err auth_sessions_list(struct db *db, const char *account_id, int64_t limit
 
 /* ---- the per-request check ---- */
 
-#define CHECK_SLOTS 4096
+/* CHECK_SETS sets of CHECK_WAYS entries per thread (~120 bytes each: 1 MiB
+ * a thread), allocated on the thread's first check.  A direct-mapped table
+ * of 4096 let about a quarter of 1000 sign-ins in rotation evict each other
+ * and read the database on every round. */
+#define CHECK_SETS 2048
+#define CHECK_WAYS 4
 
 struct check_entry {
 	char sid[IDS_MAX];
 	char account[IDS_MAX];
 	bool live;
 	int64_t expires_at;
-	int64_t checked_ms;	/* monotonic */
+	int64_t checked_ms;	/* clock_cache_ms() */
 	int64_t touched_at;	/* clock_now() of the last recorded use */
 	unsigned long long epoch;
+	uint64_t used;		/* the thread's check count when last used */
 };
 
-static _Thread_local struct check_entry checks[CHECK_SLOTS];
+static _Thread_local struct check_entry (*checks)[CHECK_WAYS]; /* CHECK_SETS sets */
+static _Thread_local uint64_t check_count;
+static pthread_key_t checks_key; /* frees a thread's table when the thread ends */
+static pthread_once_t checks_key_once = PTHREAD_ONCE_INIT;
 
-static size_t slot_of(const char *sid)
+static void make_checks_key(void) { pthread_key_create(&checks_key, free); }
+
+/* The entry for `sid`: its own, else an empty or the least recently used
+ * way of its set, emptied. */
+static struct check_entry *entry_for(const char *sid)
 {
+	static _Thread_local struct check_entry spare; /* without memory for the table */
 	uint32_t h = 2166136261u; /* FNV-1a: ids are random, any mix will do */
 	for (const char *p = sid; *p; p++)
 		h = (h ^ (unsigned char)*p) * 16777619u;
-	return h % CHECK_SLOTS;
+	if (!checks) {
+		pthread_once(&checks_key_once, make_checks_key);
+		checks = calloc(CHECK_SETS, sizeof *checks);
+		if (!checks) {
+			memset(&spare, 0, sizeof spare);
+			return &spare;
+		}
+		pthread_setspecific(checks_key, checks);
+	}
+	struct check_entry *set = checks[h % CHECK_SETS], *victim = &set[0];
+	check_count++;
+	for (int w = 0; w < CHECK_WAYS; w++) {
+		struct check_entry *c = &set[w];
+		if (strcmp(c->sid, sid) == 0) {
+			c->used = check_count;
+			return c;
+		}
+		if (victim->sid[0] && (!c->sid[0] || c->used < victim->used))
+			victim = c;
+	}
+	memset(victim, 0, sizeof *victim);
+	victim->used = check_count;
+	return victim;
 }
 
 static enum err load_check(struct db *db, const char *sid, struct check_entry *c)
@@ -569,14 +606,12 @@ static void touch(const char *sid, const struct netaddr *client, int64_t now)
 enum err auth_session_check(struct db *db, const char *account_id, const char *session_id,
 			    const struct netaddr *client)
 {
-	struct check_entry *c = &checks[slot_of(session_id)];
+	struct check_entry *c = entry_for(session_id);
 	int64_t mono = clock_cache_ms();
 	unsigned long long epoch = atomic_load(&revocation_epoch);
-	bool fresh = strcmp(c->sid, session_id) == 0 && c->epoch == epoch &&
+	bool fresh = c->sid[0] && c->epoch == epoch &&
 		     mono - c->checked_ms < auth_settings.revocation_cache_ms;
 	if (!fresh) {
-		if (strcmp(c->sid, session_id) != 0)
-			memset(c, 0, sizeof *c);
 		enum err e = load_check(db, session_id, c);
 		if (e != ERR_OK)
 			return e;
