@@ -28,9 +28,14 @@ void auth_set_request_observer(auth_request_observer fn) { request_observer = fn
 
 /* ---- authentication ---- */
 
+/* Copy an id claim (at most cap - 1 bytes kept): four per request, so
+ * not through snprintf. */
 static void copy_id(char *dst, size_t cap, const char *src)
 {
-	snprintf(dst, cap, "%s", src ? src : "");
+	size_t n = src ? strnlen(src, cap - 1) : 0;
+	if (n)
+		memcpy(dst, src, n);
+	dst[n] = '\0';
 }
 
 static enum err authenticate(struct http_req *req, unsigned flags, int role, struct http_auth *auth)
