@@ -110,21 +110,14 @@ enum err acct_view_get(struct db *db, const char *id, struct acct_view **out)
 	*out = NULL;
 	int64_t age = atomic_load(&max_age_ms);
 	uint64_t h = hash_id(id);
-	if (age > 0 && !sets) {
+	if (!sets) {
 		pthread_once(&sets_key_once, make_sets_key);
 		sets = calloc(CACHE_SETS, sizeof *sets);
-		if (sets)
-			pthread_setspecific(sets_key, sets);
+		if (!sets)
+			return ERR_NOMEM;
+		pthread_setspecific(sets_key, sets);
 	}
-	if (age <= 0 || !sets) {
-		/* No cache: one thread-local view, read every time. */
-		static _Thread_local struct acct_view uncached;
-		view_release(&uncached);
-		enum err e = acct_get(db, id, &uncached.account);
-		if (e == ERR_OK)
-			*out = &uncached;
-		return e;
-	}
+	/* With the cache off (age 0) nothing is fresh: every read is a reload. */
 	struct cache_entry *set = sets[h % CACHE_SETS];
 	/* Read before the row (see the top of the file). */
 	uint64_t stamp = atomic_load(stamp_of(h));
