@@ -24,6 +24,7 @@ enum err acct_init(const struct config *cfg)
 {
 	const char *p = cfg->countries;
 	ncountries = 0;
+	acct_cache_configure(cfg->account_cache_ms);
 	while (*p) {
 		while (*p == ' ' || *p == ',')
 			p++;
@@ -308,6 +309,7 @@ static enum err update_fn(struct db *db, void *arg)
 		return e;
 	if (db_changes(db) == 0)
 		return ERR_NOT_FOUND;
+	acct_cache_changed(db, u->id);
 	json_t *fields = json_array();
 	if (ch->set_name)
 		json_array_append_new(fields, json_string("name"));
@@ -396,6 +398,7 @@ static enum err password_fn(struct db *db, void *arg)
 		return e;
 	if (db_changes(db) == 0)
 		return ERR_CONFLICT;
+	acct_cache_changed(db, p->id);
 	e = auth_revoke_account_sessions(db, p->id, p->keep_session_id, "password_changed");
 	if (e == ERR_OK)
 		e = throttle_reset(db, p->account_key);

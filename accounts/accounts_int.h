@@ -178,6 +178,36 @@ enum err acct_change_password(struct db *db, const char *id, const char *keep_se
 			      const struct netaddr *client, const char **weak_reason,
 			      int64_t *retry_after);
 
+/* ---- the account cache (cache.c) ---- */
+
+/* An account as a cached read sees it; owned by the cache. */
+struct acct_view {
+	struct acct_account account;
+	char *json;		/* the adapter's rendering (malloc'd), or NULL */
+	size_t json_len;
+};
+
+/* Set how old a cached account may be, in ms (--account-cache-ms; 0: no
+ * cache, every read goes to the database).  Called by acct_init(). */
+void acct_cache_configure(int64_t ms);
+
+/* The account `id` no staler than the configured bound and never older
+ * than this process's last committed change to it.  *out belongs to the
+ * calling thread's cache and stays valid until that thread's next call;
+ * its `json` is NULL until acct_view_set_json.  ERR_OK, ERR_NOT_FOUND (not
+ * cached) or a database error. */
+enum err acct_view_get(struct db *db, const char *id, struct acct_view **out);
+
+/* Attach `json` (`len` bytes, malloc'd; the view takes it) to `v`, as got
+ * from acct_view_get: it lives as long as the entry it belongs to. */
+void acct_view_set_json(struct acct_view *v, char *json, size_t len);
+
+/* Say that account `id` (NULL: any account) is being changed in the open
+ * transaction on `db`: cached reads of it are dropped once that commits
+ * (at once outside a transaction: call after the write).  Every write to
+ * the accounts table calls it. */
+void acct_cache_changed(struct db *db, const char *id);
+
 /* ---- profiles (profiles.c) ---- */
 
 struct acct_profile_input {

@@ -91,6 +91,9 @@ static enum err lock_account(struct db *db, const char *account_id, char languag
 	if (e == ERR_OK)
 		snprintf(language, ACCT_LANGUAGE_MAX + 1, "%s", db_column_text(st, 0));
 	db_done(st);
+	/* A profile is being added: cached reads of the account go. */
+	if (e == ERR_OK)
+		acct_cache_changed(db, account_id);
 	return e;
 }
 
@@ -216,6 +219,7 @@ static enum err update_fn(struct db *db, void *arg)
 		return e;
 	if (db_changes(db) == 0)
 		return ERR_NOT_FOUND;
+	acct_cache_changed(db, u->account_id);
 	json_t *fields = json_array();
 	if (in->name)
 		json_array_append_new(fields, json_string("name"));
@@ -269,6 +273,7 @@ static enum err delete_fn(struct db *db, void *arg)
 	db_done(st);
 	if (e == ERR_OK) {
 		char key[64];
+		acct_cache_changed(db, d->account_id);
 		snprintf(key, sizeof key, "pin:%s", d->profile_id);
 		e = throttle_reset(db, key);
 	}

@@ -190,6 +190,7 @@ static enum err confirm_fn(struct db *db, void *arg)
 		return e;
 	if (db_changes(db) == 0)
 		return ERR_INVALID_RESET_TOKEN;
+	acct_cache_changed(db, c->t->account_id);
 
 	char key[64];
 	snprintf(key, sizeof key, "signin:acct:%s", c->t->account_id);

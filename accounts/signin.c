@@ -76,8 +76,10 @@ static enum err accept_signin(struct db *db, const char *new_hash, void *arg)
 		db_bind_text(st, 2, new_hash);
 		e = db_step_done(st);
 		db_done(st);
-		if (e == ERR_OK)
+		if (e == ERR_OK) {
+			acct_cache_changed(db, s->f->id);
 			e = events_emit(db, "account.password_rehashed", s->f->id, NULL);
+		}
 		if (e != ERR_OK)
 			return e;
 	}

@@ -136,8 +136,10 @@ enum err acct_set_locked(struct db *db, const char *id, bool locked, char before
 	db_bind_int64(st, 3, clock_now());
 	e = db_step_done(st);
 	db_done(st);
-	if (e == ERR_OK)
+	if (e == ERR_OK) {
+		acct_cache_changed(db, id);
 		e = events_emit(db, locked ? "account.locked" : "account.unlocked", id, NULL);
+	}
 	return e;
 }
 
@@ -201,8 +203,10 @@ enum err acct_erase(struct db *db, const char *id)
 	db_bind_int64(st, 3, now);
 	e = db_step_done(st);
 	db_done(st);
-	if (e == ERR_OK)
+	if (e == ERR_OK) {
+		acct_cache_changed(db, id);
 		e = acct_profiles_list(db, id, p, &count);
+	}
 	/* Profiles are unique by name within the account and a member may have
 	 * named one "Profile 1": park every name on the profile's id first. */
 	if (e == ERR_OK)

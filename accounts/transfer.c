@@ -121,6 +121,7 @@ static enum err transfer_fn(struct db *db, void *arg)
 	db_done(st);
 	if (e != ERR_OK)
 		return e;
+	acct_cache_changed(db, t->account_id);
 	e = events_emit(db, "account.created", t->out->id,
 			json_pack("{s:s, s:s, s:s}", "country", old.country, "language", p.language,
 				  "transferred_from", t->account_id));

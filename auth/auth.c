@@ -52,6 +52,7 @@ enum err auth_init(const struct config *cfg)
 
 void auth_shutdown(void)
 {
+	auth_last_use_stop();
 	auth_keyset_close();
 	auth_password_release();
 }

@@ -44,7 +44,13 @@
  * not exist.  Call once at start, before serving. */
 enum err auth_init(const struct config *cfg);
 
-/* Release what auth_init() loaded. */
+/* Start the thread that writes the last use of sign-ins and devices every
+ * `flush_ms` (--last-use-flush-ms).  Call once, after auth_init() and after
+ * the process has blocked the signals its threads must not take. */
+enum err auth_last_use_start(int64_t flush_ms);
+
+/* Release what auth_init() loaded; first stop the last-use writer and write
+ * what it had not (so call it after the server drained). */
 void auth_shutdown(void);
 
 /* ---- passwords ---- */

@@ -160,6 +160,22 @@ enum err auth_session_check(struct db *db, const char *account_id, const char *s
 /* Tell this process's revocation caches that a revocation committed. */
 void auth_revocation_bump(void);
 
+/* ---- last_use.c: last use of sign-ins, written in batches ---- */
+
+/* Note that sign-in `session_id` was used at `at` from `network` (a prefix,
+ * or NULL when unknown).  Memory only: cheap, never blocks on the database. */
+void auth_last_use_record(const char *session_id, const char *network, int64_t at);
+
+/* Write every recorded use to sessions.last_used_at / last_network and to
+ * its device's last_seen_at / last_network (never moving a time back), in
+ * transactions of a few hundred; what could not be written stays for the
+ * next flush.  *written (may be NULL) gets how many sign-ins were written. */
+enum err auth_last_use_flush(struct db *db, int64_t *written);
+
+/* Stop the writer thread of auth_last_use_start (if running) and flush
+ * what is left. */
+void auth_last_use_stop(void);
+
 /* ---- the device login flow and the device registry ---- */
 
 /* 1 to `max` code points of valid UTF-8 without control characters. */

@@ -9,9 +9,12 @@
  * whole sign-in is revoked.
  *
  * Requests check that their sign-in is live through a per-thread cache no
- * staler than revocation_cache_ms; revocations made by this process also
- * bump an epoch that empties every thread's cache at once.
+ * staler than revocation_cache_ms (on clock_cache_ms(), which the test clock
+ * moves); revocations made by this process also bump an epoch that empties
+ * every thread's cache at once.  The check records the sign-in's last use
+ * in memory (last_use.c), at most once a minute per sign-in and thread.
  */
+#include <pthread.h>
 #include <sodium.h>
 #include <stdatomic.h>
 #include <stdlib.h>
@@ -392,15 +395,23 @@ static enum err revoke_where(struct db *db, const char *account_id, const char *
 	return e;
 }
 
+static void bump_after_commit(const char *key)
+{
+	(void)key;
+	auth_revocation_bump();
+}
+
 enum err auth_revoke_account_sessions(struct db *db, const char *account_id,
 				      const char *keep_session_id, const char *reason)
 {
 	int64_t n = 0;
 	enum err e = revoke_where(db, account_id, NULL, keep_session_id, reason, &n);
-	/* The caller has not committed yet: the epoch makes this process look
-	 * again soon, and the staleness bound covers the rest. */
+	/* The caller has not committed yet.  Bumped now, a request could reload
+	 * the sign-in before the commit and cache it live for the staleness
+	 * bound; bumped after the commit, the next request of any thread sees
+	 * the revocation. */
 	if (e == ERR_OK && n > 0)
-		auth_revocation_bump();
+		db_after_commit(db, bump_after_commit, NULL);
 	return e;
 }
 
@@ -496,26 +507,62 @@ enum err auth_sessions_list(struct db *db, const char *account_id, int64_t limit
 
 /* ---- the per-request check ---- */
 
-#define CHECK_SLOTS 4096
+/* CHECK_SETS sets of CHECK_WAYS entries per thread (~120 bytes each: 1 MiB
+ * a thread), allocated on the thread's first check.  A direct-mapped table
+ * of 4096 let about a quarter of 1000 sign-ins in rotation evict each other
+ * and read the database on every round. */
+#define CHECK_SETS 2048
+#define CHECK_WAYS 4
 
 struct check_entry {
 	char sid[IDS_MAX];
 	char account[IDS_MAX];
 	bool live;
 	int64_t expires_at;
-	int64_t checked_ms;	/* monotonic */
+	int64_t checked_ms;	/* clock_cache_ms() */
 	int64_t touched_at;	/* clock_now() of the last recorded use */
 	unsigned long long epoch;
+	uint64_t used;		/* the thread's check count when last used */
 };
 
-static _Thread_local struct check_entry checks[CHECK_SLOTS];
+static _Thread_local struct check_entry (*checks)[CHECK_WAYS]; /* CHECK_SETS sets */
+static _Thread_local uint64_t check_count;
+static pthread_key_t checks_key; /* frees a thread's table when the thread ends */
+static pthread_once_t checks_key_once = PTHREAD_ONCE_INIT;
 
-static size_t slot_of(const char *sid)
+static void make_checks_key(void) { pthread_key_create(&checks_key, free); }
+
+/* The entry for `sid`: its own, else an empty or the least recently used
+ * way of its set, emptied. */
+static struct check_entry *entry_for(const char *sid)
 {
+	static _Thread_local struct check_entry spare; /* without memory for the table */
 	uint32_t h = 2166136261u; /* FNV-1a: ids are random, any mix will do */
 	for (const char *p = sid; *p; p++)
 		h = (h ^ (unsigned char)*p) * 16777619u;
-	return h % CHECK_SLOTS;
+	if (!checks) {
+		pthread_once(&checks_key_once, make_checks_key);
+		checks = calloc(CHECK_SETS, sizeof *checks);
+		if (!checks) {
+			memset(&spare, 0, sizeof spare);
+			return &spare;
+		}
+		pthread_setspecific(checks_key, checks);
+	}
+	struct check_entry *set = checks[h % CHECK_SETS], *victim = &set[0];
+	check_count++;
+	for (int w = 0; w < CHECK_WAYS; w++) {
+		struct check_entry *c = &set[w];
+		if (strcmp(c->sid, sid) == 0) {
+			c->used = check_count;
+			return c;
+		}
+		if (victim->sid[0] && (!c->sid[0] || c->used < victim->used))
+			victim = c;
+	}
+	memset(victim, 0, sizeof *victim);
+	victim->used = check_count;
+	return victim;
 }
 
 static enum err load_check(struct db *db, const char *sid, struct check_entry *c)
@@ -548,49 +595,23 @@ static enum err load_check(struct db *db, const char *sid, struct check_entry *c
 	return e;
 }
 
-/* Record that the sign-in was used now from `client`: no transaction, one
- * short write, and failures (a busy database) are only logged. */
-static void touch(struct db *db, const char *sid, const struct netaddr *client, int64_t now)
+/* Record that the sign-in was used now from `client`, in memory: the
+ * writer of last_use.c stores it with the next batch. */
+static void touch(const char *sid, const struct netaddr *client, int64_t now)
 {
 	char netbuf[NETADDR_STRLEN];
-	struct db_stmt *st = NULL;
-	const char *network = network_of(client, netbuf, sizeof netbuf);
-	if (db_prepare(db,
-		       "UPDATE sessions SET last_used_at = ?2, last_network = COALESCE(?3, last_network)"
-		       " WHERE id = ?1 AND last_used_at < ?2",
-		       &st) != ERR_OK)
-		return;
-	db_bind_text(st, 1, sid);
-	db_bind_int64(st, 2, now);
-	db_bind_text(st, 3, network);
-	enum err e = db_step_done(st);
-	db_done(st);
-	if (e == ERR_OK &&
-	    db_prepare(db,
-		       "UPDATE devices SET last_seen_at = ?2, last_network = COALESCE(?3, last_network)"
-		       " WHERE id = (SELECT device_id FROM sessions WHERE id = ?1) AND last_seen_at < ?2",
-		       &st) == ERR_OK) {
-		db_bind_text(st, 1, sid);
-		db_bind_int64(st, 2, now);
-		db_bind_text(st, 3, network);
-		e = db_step_done(st);
-		db_done(st);
-	}
-	if (e != ERR_OK)
-		log_debug("auth.touch_skipped", "error=%s", err_name(e));
+	auth_last_use_record(sid, network_of(client, netbuf, sizeof netbuf), now);
 }
 
 enum err auth_session_check(struct db *db, const char *account_id, const char *session_id,
 			    const struct netaddr *client)
 {
-	struct check_entry *c = &checks[slot_of(session_id)];
-	int64_t mono = clock_mono_ms();
+	struct check_entry *c = entry_for(session_id);
+	int64_t mono = clock_cache_ms();
 	unsigned long long epoch = atomic_load(&revocation_epoch);
-	bool fresh = strcmp(c->sid, session_id) == 0 && c->epoch == epoch &&
+	bool fresh = c->sid[0] && c->epoch == epoch &&
 		     mono - c->checked_ms < auth_settings.revocation_cache_ms;
 	if (!fresh) {
-		if (strcmp(c->sid, session_id) != 0)
-			memset(c, 0, sizeof *c);
 		enum err e = load_check(db, session_id, c);
 		if (e != ERR_OK)
 			return e;
@@ -602,7 +623,7 @@ enum err auth_session_check(struct db *db, const char *account_id, const char *s
 		return ERR_INVALID_TOKEN;
 	if (now - c->touched_at >= TOUCH_EVERY_S) {
 		c->touched_at = now;
-		touch(db, session_id, client, now);
+		touch(session_id, client, now);
 	}
 	return ERR_OK;
 }

@@ -1,10 +1,10 @@
 -- tokens.lua - wrk script: GET $BENCH_PATH (default /v1/me) with a bearer
 -- token, rotating over the access tokens bench_tool_members wrote to
 -- $BENCH_MEMBERS ("email<TAB>password<TAB>token" lines; the first
--- $BENCH_TOKENS of them when that is set).  With many distinct tokens the
--- server's per-thread cache of verified tokens (64 entries) mostly misses,
--- so each request pays the full PASETO verification, as it does when many
--- members are active at once.  Ends with wrk_report.lua's RESULT line.
+-- $BENCH_TOKENS of them when that is set).  With many distinct tokens every
+-- server thread must keep them all in its caches (verified tokens, sign-in
+-- checks, accounts), as it must when many members are active at once
+-- behind a proxy.  Ends with wrk_report.lua's RESULT line.
 
 dofile((os.getenv("BENCH_LUA_DIR") or "bench") .. "/wrk_report.lua")
 

@@ -7,6 +7,7 @@
 
 static atomic_bool use_test;
 static _Atomic int64_t test_now;
+static _Atomic int64_t test_moved_ms; /* how far the test clock was moved, for clock_cache_ms */
 
 int64_t clock_now(void)
 {
@@ -35,6 +36,23 @@ void clock_deadline_ms(struct timespec *ts, int64_t ms)
 	}
 }
 
+/* Add a move of the test clock to test_moved_ms, saturating far below
+ * where adding clock_mono_ms() could overflow (a test may jump to 9999). */
+static void note_moved(int64_t seconds)
+{
+	const int64_t cap = INT64_MAX / 4;
+	int64_t ms = seconds > cap / 1000 ? cap : seconds * 1000;
+	int64_t cur = atomic_load(&test_moved_ms), next;
+	do
+		next = cur > cap - ms ? cap : cur + ms;
+	while (!atomic_compare_exchange_weak(&test_moved_ms, &cur, next));
+}
+
+int64_t clock_cache_ms(void)
+{
+	return clock_mono_ms() + atomic_load_explicit(&test_moved_ms, memory_order_acquire);
+}
+
 void clock_use_test(int64_t start)
 {
 	atomic_store(&test_now, start);
@@ -52,6 +70,7 @@ enum err clock_set(int64_t t)
 		if (t < cur)
 			return ERR_INVALID_STATE;
 	} while (!atomic_compare_exchange_weak(&test_now, &cur, t));
+	note_moved(t - cur);
 	return ERR_OK;
 }
 
@@ -65,6 +84,7 @@ enum err clock_advance(int64_t seconds)
 		if (__builtin_add_overflow(cur, seconds, &next))
 			return ERR_INVALID_STATE;
 	} while (!atomic_compare_exchange_weak(&test_now, &cur, next));
+	note_moved(seconds);
 	return ERR_OK;
 }
 

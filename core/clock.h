@@ -29,6 +29,13 @@ struct timespec;
  * attributes (a background thread's "wake me in ms or when told"). */
 void clock_deadline_ms(struct timespec *ts, int64_t ms);
 
+/* Milliseconds for bounding how stale a cache may be: clock_mono_ms() plus
+ * every second the test clock was moved forward (none in production).  So
+ * a cache entry made at clock_cache_ms() t is too old once clock_cache_ms()
+ * reaches t + bound, and tests age caches by moving the test clock instead
+ * of sleeping. */
+int64_t clock_cache_ms(void);
+
 /* Switch to the settable test clock, starting at `start` (seconds). */
 void clock_use_test(int64_t start);
 

@@ -44,6 +44,8 @@ struct config {
 	int64_t reset_email_limit;	/* password-reset requests per email per hour */
 	int64_t reset_ip_limit;		/* password-reset requests per client IP per hour */
 	int64_t revocation_cache_ms;	/* max staleness of the revocation cache */
+	int64_t account_cache_ms;	/* max staleness of the account cache (other processes' changes) */
+	int64_t last_use_flush_ms;	/* how often recorded last uses of sign-ins are written */
 	int64_t billing_interval_s;	/* billing run every so often; 0 = off */
 	int64_t billing_batch;		/* subscriptions per billing-run transaction */
 	int64_t billing_cache_mb;	/* page cache of the billing thread's connection */

@@ -21,10 +21,20 @@ struct db_stmt {
 	bool cached;
 };
 
+#define AFTER_COMMIT_MAX 16
+
+struct after_commit {
+	db_commit_fn fn;
+	bool any;			/* run as fn(NULL) */
+	char key[DB_COMMIT_KEY_MAX];
+};
+
 struct db {
 	sqlite3 *h;
 	struct db_stmt *cache[CACHE_SLOTS];
 	struct db *next_thread_db; /* list of per-thread connections */
+	struct after_commit after[AFTER_COMMIT_MAX]; /* db_after_commit of the open transaction */
+	int nafter;
 };
 
 static atomic_uint_fast64_t busy_retries;
@@ -432,18 +442,67 @@ enum err db_exec(struct db *db, const char *sql)
 	return e;
 }
 
-enum err db_begin(struct db *db) { return db_exec(db, "BEGIN IMMEDIATE"); }
+enum err db_begin(struct db *db)
+{
+	db->nafter = 0;
+	return db_exec(db, "BEGIN IMMEDIATE");
+}
+
+void db_after_commit(struct db *db, db_commit_fn fn, const char *key)
+{
+	size_t len = key ? strlen(key) : 0;
+	bool any = !key || len >= DB_COMMIT_KEY_MAX;
+	if (sqlite3_get_autocommit(db->h)) {
+		fn(any ? NULL : key);
+		return;
+	}
+	for (int i = 0; i < db->nafter; i++) {
+		struct after_commit *a = &db->after[i];
+		if (a->fn != fn)
+			continue;
+		if (a->any || (!any && strcmp(a->key, key) == 0))
+			return;
+	}
+	if (db->nafter == AFTER_COMMIT_MAX || any) {
+		/* Out of room (or no key): this fn runs once, as fn(NULL). */
+		for (int i = 0; i < db->nafter; i++)
+			if (db->after[i].fn == fn) {
+				db->after[i].any = true;
+				return;
+			}
+		if (db->nafter == AFTER_COMMIT_MAX) {
+			log_error("db.after_commit_full", "note=\"running a cache hook before the commit\"");
+			fn(NULL);
+			return;
+		}
+	}
+	struct after_commit *a = &db->after[db->nafter++];
+	a->fn = fn;
+	a->any = any;
+	if (!any)
+		memcpy(a->key, key, len + 1);
+}
 
 enum err db_commit(struct db *db)
 {
 	enum err e = db_exec(db, "COMMIT");
-	if (e != ERR_OK)
+	if (e != ERR_OK) {
 		db_rollback(db);
+		return e;
+	}
+	/* Copied first: a hook may register for a later transaction. */
+	struct after_commit run[AFTER_COMMIT_MAX];
+	int n = db->nafter;
+	memcpy(run, db->after, (size_t)n * sizeof run[0]);
+	db->nafter = 0;
+	for (int i = 0; i < n; i++)
+		run[i].fn(run[i].any ? NULL : run[i].key);
 	return e;
 }
 
 void db_rollback(struct db *db)
 {
+	db->nafter = 0;
 	if (!sqlite3_get_autocommit(db->h))
 		sqlite3_exec(db->h, "ROLLBACK", NULL, NULL, NULL);
 }

@@ -120,6 +120,19 @@ enum err db_begin(struct db *db);
 enum err db_commit(struct db *db);
 void db_rollback(struct db *db);
 
+/* What a cache in front of the database runs once a change is visible to
+ * every connection: `key` names what changed (NULL: anything may have). */
+typedef void (*db_commit_fn)(const char *key);
+#define DB_COMMIT_KEY_MAX 64 /* bytes of a key, with its NUL */
+
+/* Have fn(key) run right after the transaction open on `db` commits, once
+ * per distinct (fn, key), so a cache drops what the change made stale only
+ * when no reader can still see the old rows.  A transaction that rolls back
+ * (db_transaction retrying it included) runs nothing.  Outside a transaction
+ * fn runs at once: call it after the write.  `key` is copied (a longer one,
+ * or more pending keys than the connection holds, become fn(NULL)). */
+void db_after_commit(struct db *db, db_commit_fn fn, const char *key);
+
 /* Run `fn(db, ctx)` inside one write transaction: commit when it returns
  * ERR_OK, roll back otherwise and return its error.  When the database is
  * busy (ERR_DB_BUSY from begin, fn or commit) the whole transaction is

@@ -165,6 +165,13 @@ int main(int argc, char **argv)
 		db_close_all();
 		return 2;
 	}
+	if (auth_last_use_start(cfg.last_use_flush_ms) != ERR_OK) {
+		fprintf(stderr, "hearthd: cannot start the last-use writer thread\n");
+		hh_shutdown();
+		auth_shutdown();
+		db_close_all();
+		return 1;
+	}
 
 	server_register_core_routes();
 	auth_http_register();

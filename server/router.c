@@ -23,7 +23,7 @@ void http_route(const char *method, const char *pattern, http_handler fn, unsign
 		log_error("router.full", "max=%d", ROUTE_MAX);
 		abort();
 	}
-	routes[nroutes++] = (struct route){method, pattern, fn, flags, role};
+	routes[nroutes++] = (struct route){method, pattern, fn, flags, role, strcspn(pattern, "{")};
 }
 
 /* libmicrohttpd hands us the path already percent-decoded, so segments are
@@ -87,7 +87,14 @@ int router_match(const char *method, const char *path, struct route_match *m)
 	m->allow[0] = '\0';
 	for (int i = 0; i < nroutes; i++) {
 		struct route_match tmp = {0};
-		if (!match_one(routes[i].pattern, path, &tmp)) {
+		const struct route *r = &routes[i];
+		/* Cheap rejections first (every request scans the table): a path
+		 * matches only if it starts with the pattern's literal part, and a
+		 * pattern without parameters only if it is the same string. */
+		if (strncmp(path, r->pattern, r->literal_len) != 0 ||
+		    (r->pattern[r->literal_len] == '\0' && path[r->literal_len] != '\0'))
+			continue;
+		if (!match_one(r->pattern, path, &tmp)) {
 			route_match_release(&tmp);
 			continue;
 		}

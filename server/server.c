@@ -25,6 +25,7 @@
 
 struct header {
 	char *name, *value;
+	bool is_literal; /* name and value are string literals, not copies to free */
 };
 
 struct http_req {
@@ -281,6 +282,23 @@ void http_add_header(struct http_req *r, const char *name, const char *value)
 		return;
 	r->headers[r->nheaders].name = strdup(name);
 	r->headers[r->nheaders].value = strdup(value);
+	r->headers[r->nheaders].is_literal = false;
+	r->nheaders++;
+}
+
+/* A header whose name and value are string literals: not copied (the
+ * server's own headers on every HTTP_NO_STORE answer). */
+static void add_literal_header(struct http_req *r, const char *name, const char *value)
+{
+	if (r->nheaders >= MAX_HEADERS)
+		return;
+	union {
+		const char *c;
+		char *v;
+	} n = {name}, v = {value}; /* never written nor freed: is_literal */
+	r->headers[r->nheaders].name = n.v;
+	r->headers[r->nheaders].value = v.v;
+	r->headers[r->nheaders].is_literal = true;
 	r->nheaders++;
 }
 
@@ -358,6 +376,8 @@ static void req_free(struct http_req *r)
 	route_match_release(&r->match);
 	free(r->resp_body);
 	for (int i = 0; i < r->nheaders; i++) {
+		if (r->headers[i].is_literal)
+			continue;
 		free(r->headers[i].name);
 		free(r->headers[i].value);
 	}
@@ -570,8 +590,8 @@ static void dispatch(struct http_req *r)
 		}
 	}
 	if (flags & HTTP_NO_STORE) {
-		http_add_header(r, "Cache-Control", "no-store");
-		http_add_header(r, "Pragma", "no-cache");
+		add_literal_header(r, "Cache-Control", "no-store");
+		add_literal_header(r, "Pragma", "no-cache");
 	}
 	if (flags & (HTTP_AUTH_MEMBER | HTTP_AUTH_STAFF | HTTP_AUTH_OPTIONAL)) {
 		enum err e = authenticator ? authenticator(r, flags, r->route->role, &r->auth)

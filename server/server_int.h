@@ -19,6 +19,7 @@ struct route {
 	http_handler fn;
 	unsigned flags;
 	int role;
+	size_t literal_len;	/* bytes of `pattern` before its first '{' (all: no parameters) */
 };
 
 struct route_match {

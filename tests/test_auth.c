@@ -2,7 +2,8 @@
  * test_auth.c - the auth area below HTTP: the password policy and Argon2id
  * hashes, the key file (creation, mode, rotation, retirement, refusals) and
  * access tokens (claims, expiry on the test clock, audience, issuer,
- * tampering, wrong purpose, unknown, retired and verify-only keys).
+ * tampering, wrong purpose, unknown, retired and verify-only keys), and
+ * the last-use table written in batches.
  */
 #include <check.h>
 #include <errno.h>
@@ -23,6 +24,8 @@
 #include "auth/paseto.h"
 #include "core/clock.h"
 #include "core/config.h"
+#include "core/migrate.h"
+#include "tests/unit.h"
 
 #define CLOCK_START 1800000000LL
 
@@ -609,6 +612,86 @@ START_TEST(test_garbage_tokens_rejected)
 }
 END_TEST
 
+/* ---- last use, in memory and in batches (last_use.c) ---- */
+
+static void exec_text(struct db *db, const char *sql, const char *arg)
+{
+	struct db_stmt *st = NULL;
+	ck_assert_int_eq(db_prepare(db, sql, &st), ERR_OK);
+	db_bind_text(st, 1, arg);
+	ck_assert_int_eq(db_step_done(st), ERR_OK);
+	db_done(st);
+}
+
+static int64_t int_of(struct db *db, const char *sql, const char *arg)
+{
+	struct db_stmt *st = NULL;
+	ck_assert_int_eq(db_prepare(db, sql, &st), ERR_OK);
+	db_bind_text(st, 1, arg);
+	ck_assert_int_eq(db_step_row(st), ERR_OK);
+	int64_t v = db_column_int64(st, 0);
+	db_done(st);
+	return v;
+}
+
+static const char *text_of(struct db *db, const char *sql, const char *arg, char *buf, size_t cap)
+{
+	struct db_stmt *st = NULL;
+	ck_assert_int_eq(db_prepare(db, sql, &st), ERR_OK);
+	db_bind_text(st, 1, arg);
+	ck_assert_int_eq(db_step_row(st), ERR_OK);
+	const char *t = db_column_text(st, 0);
+	snprintf(buf, cap, "%s", t ? t : "(null)");
+	db_done(st);
+	return buf;
+}
+
+START_TEST(test_last_use_flush_writes_the_latest_and_never_goes_back)
+{
+	struct unit_db u;
+	char buf[64];
+	int64_t written = -1;
+	unit_db_open(&u);
+	ck_assert_int_eq(migrate_apply(u.db, NULL), ERR_OK);
+	ck_assert_int_eq(db_exec(u.db, "PRAGMA foreign_keys = OFF"), ERR_OK);
+	ck_assert_int_eq(db_exec(u.db,
+				 "INSERT INTO devices (id, account_id, type, name, first_seen_at, last_seen_at,"
+				 " last_network) VALUES ('dev_a', 'acc_a', 'tv', 'TV', 100, 100, '10.0.0.0/24');"
+				 "INSERT INTO sessions (id, account_id, device_id, created_at, last_used_at,"
+				 " last_network, expires_at) VALUES ('ses_a', 'acc_a', 'dev_a', 100, 100,"
+				 " '10.0.0.0/24', 99999), ('ses_b', 'acc_a', NULL, 100, 500, NULL, 99999)"),
+			 ERR_OK);
+	/* Nothing recorded: nothing written. */
+	ck_assert_int_eq(auth_last_use_flush(u.db, &written), ERR_OK);
+	ck_assert_int_eq(written, 0);
+	/* Uses of one sign-in from several threads coalesce to the latest; a
+	 * use without a network keeps the one pending. */
+	auth_last_use_record("ses_a", "192.0.2.0/24", 200);
+	auth_last_use_record("ses_a", NULL, 300);
+	auth_last_use_record("ses_a", "198.51.100.0/24", 250);
+	/* An older use than what is stored moves nothing back. */
+	auth_last_use_record("ses_b", "203.0.113.0/24", 400);
+	ck_assert_int_eq(int_of(u.db, "SELECT last_used_at FROM sessions WHERE id = ?1", "ses_a"), 100);
+	ck_assert_int_eq(auth_last_use_flush(u.db, &written), ERR_OK);
+	ck_assert_int_eq(written, 2);
+	ck_assert_int_eq(int_of(u.db, "SELECT last_used_at FROM sessions WHERE id = ?1", "ses_a"), 300);
+	ck_assert_str_eq(text_of(u.db, "SELECT last_network FROM sessions WHERE id = ?1", "ses_a", buf, sizeof buf),
+			 "192.0.2.0/24");
+	ck_assert_int_eq(int_of(u.db, "SELECT last_seen_at FROM devices WHERE id = ?1", "dev_a"), 300);
+	ck_assert_str_eq(text_of(u.db, "SELECT last_network FROM devices WHERE id = ?1", "dev_a", buf, sizeof buf),
+			 "192.0.2.0/24");
+	ck_assert_int_eq(int_of(u.db, "SELECT last_used_at FROM sessions WHERE id = ?1", "ses_b"), 500);
+	ck_assert_str_eq(text_of(u.db, "SELECT last_network FROM sessions WHERE id = ?1", "ses_b", buf, sizeof buf),
+			 "(null)");
+	/* Taken by the flush: a second one writes nothing again. */
+	exec_text(u.db, "UPDATE sessions SET last_used_at = 100 WHERE id = ?1", "ses_a");
+	ck_assert_int_eq(auth_last_use_flush(u.db, &written), ERR_OK);
+	ck_assert_int_eq(written, 0);
+	ck_assert_int_eq(int_of(u.db, "SELECT last_used_at FROM sessions WHERE id = ?1", "ses_a"), 100);
+	unit_db_close(&u);
+}
+END_TEST
+
 static Suite *auth_suite(void)
 {
 	Suite *s = suite_create("auth");
@@ -639,6 +722,10 @@ static Suite *auth_suite(void)
 	tcase_add_test(tokens, test_bad_claims_rejected_even_when_signed);
 	tcase_add_test(tokens, test_garbage_tokens_rejected);
 	suite_add_tcase(s, tokens);
+	TCase *last_use = tcase_create("last use");
+	tcase_add_checked_fixture(last_use, setup, teardown);
+	tcase_add_test(last_use, test_last_use_flush_writes_the_latest_and_never_goes_back);
+	suite_add_tcase(s, last_use);
 	return s;
 }
 

@@ -97,6 +97,24 @@ START_TEST(deadline_is_ms_from_now_normalised)
 }
 END_TEST
 
+START_TEST(cache_clock_ages_with_every_test_clock_move)
+{
+	clock_use_test(1000);
+	int64_t a = clock_cache_ms();
+	ck_assert_int_eq(clock_advance(60), ERR_OK);
+	ck_assert_int_eq(clock_set(1090), ERR_OK);
+	int64_t b = clock_cache_ms();
+	/* 90 s of moves, plus the little real time this took. */
+	ck_assert_int_ge(b - a, 90000);
+	ck_assert_int_lt(b - a, 90000 + 10000);
+	/* A refused move does not count; a jump to the end saturates. */
+	ck_assert_int_eq(clock_set(1000), ERR_INVALID_STATE);
+	ck_assert_int_lt(clock_cache_ms() - b, 10000);
+	ck_assert_int_eq(clock_set(INT64_MAX - 5), ERR_OK);
+	ck_assert_int_gt(clock_cache_ms(), b);
+}
+END_TEST
+
 static const struct {
 	int64_t t;
 	const char *text;
@@ -210,6 +228,7 @@ static Suite *clock_suite(void)
 	tcase_add_test(tc, test_clock_advance_never_backwards_or_past_the_end);
 	tcase_add_test(tc, mono_clock_does_not_follow_test_clock);
 	tcase_add_test(tc, deadline_is_ms_from_now_normalised);
+	tcase_add_test(tc, cache_clock_ages_with_every_test_clock_move);
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("rfc3339");

@@ -16,7 +16,7 @@ static const char *const env_names[] = {
 	"HEARTH_ACCESS_TTL", "HEARTH_REFRESH_TTL", "HEARTH_STAFF_TTL", "HEARTH_HASH_CONCURRENCY",
 	"HEARTH_PWHASH_OPSLIMIT", "HEARTH_PWHASH_MEMLIMIT", "HEARTH_COUNTRIES",
 	"HEARTH_SIGNIN_FAIL_LIMIT", "HEARTH_SIGNIN_IP_FAIL_LIMIT", "HEARTH_THROTTLE_WINDOW",
-	"HEARTH_REVOCATION_CACHE_MS",
+	"HEARTH_REVOCATION_CACHE_MS", "HEARTH_ACCOUNT_CACHE_MS", "HEARTH_LAST_USE_FLUSH_MS",
 	"HEARTH_PIN_FAIL_LIMIT",
 	"HEARTH_RESET_EMAIL_LIMIT",
 	"HEARTH_RESET_IP_LIMIT",
@@ -99,6 +99,8 @@ START_TEST(defaults_are_the_documented_ones)
 	ck_assert_int_eq(c.signin_ip_fail_limit, 20);
 	ck_assert_int_eq(c.throttle_window_s, 900);
 	ck_assert_int_eq(c.revocation_cache_ms, 1000);
+	ck_assert_int_eq(c.account_cache_ms, 1000);
+	ck_assert_int_eq(c.last_use_flush_ms, 5000);
 	ck_assert_int_eq(c.device_code_ttl_s, 600);
 	ck_assert_int_eq(c.device_poll_interval_s, 5);
 	ck_assert_int_eq(c.user_code_fail_limit, 5);
@@ -250,6 +252,8 @@ static const struct {
 	{"HEARTH_TEST_MODE", "sometimes"},
 	{"HEARTH_ACCESS_TTL", ""},
 	{"HEARTH_REVOCATION_CACHE_MS", "-5"},
+	{"HEARTH_ACCOUNT_CACHE_MS", "60001"},
+	{"HEARTH_LAST_USE_FLUSH_MS", "99"},
 	{"HEARTH_THREADS", " 4"},
 	{"HEARTH_THREADS", "+4"},
 };

@@ -635,6 +635,64 @@ static void *thread_db_of_new_thread(void *arg)
 	return db_thread();
 }
 
+/* --- hooks after commit ---------------------------------------------------- */
+
+static char hook_log[512];
+
+static void hook(const char *key)
+{
+	size_t n = strlen(hook_log);
+	snprintf(hook_log + n, sizeof hook_log - n, "%s;", key ? key : "(any)");
+}
+
+struct hook_tx {
+	int64_t calls;
+	bool fail;
+	int keys;
+};
+
+static enum err hook_fn(struct db *db, void *arg)
+{
+	struct hook_tx *h = arg;
+	char key[16];
+	h->calls++;
+	for (int i = 0; i < h->keys; i++) {
+		snprintf(key, sizeof key, "k%d", i);
+		db_after_commit(db, hook, key);
+		db_after_commit(db, hook, key); /* once per key */
+	}
+	/* The hook has not run yet: the change is not visible to others. */
+	ck_assert_str_eq(hook_log, "");
+	enum err e = insert_row(db, h->calls + 100 * h->keys, NULL, 1);
+	return e == ERR_OK && h->fail ? ERR_CONFLICT : e;
+}
+
+START_TEST(after_commit_hooks_run_once_committed_and_never_on_rollback)
+{
+	hook_log[0] = '\0';
+	struct hook_tx h = {0, false, 2};
+	ck_assert_int_eq(db_transaction(u.db, hook_fn, &h), ERR_OK);
+	ck_assert_str_eq(hook_log, "k0;k1;");
+	hook_log[0] = '\0';
+	h = (struct hook_tx){0, true, 1};
+	ck_assert_int_eq(db_transaction(u.db, hook_fn, &h), ERR_CONFLICT);
+	ck_assert_str_eq(hook_log, "");
+	/* A later transaction does not inherit what a rolled-back one asked. */
+	ck_assert_int_eq(db_begin(u.db), ERR_OK);
+	ck_assert_int_eq(db_commit(u.db), ERR_OK);
+	ck_assert_str_eq(hook_log, "");
+	/* More keys than the connection holds become one fn(NULL). */
+	h = (struct hook_tx){0, false, 40};
+	ck_assert_int_eq(db_transaction(u.db, hook_fn, &h), ERR_OK);
+	ck_assert_ptr_nonnull(strstr(hook_log, "(any);"));
+	ck_assert_ptr_null(strstr(hook_log, "k39;"));
+	/* Outside a transaction: at once. */
+	hook_log[0] = '\0';
+	db_after_commit(u.db, hook, "now");
+	ck_assert_str_eq(hook_log, "now;");
+}
+END_TEST
+
 START_TEST(each_thread_gets_its_own_connection)
 {
 	struct db_options o;
@@ -746,6 +804,7 @@ static Suite *db_suite(void)
 	tcase_add_test(tc, deferred_failures_roll_back_only_their_own_writes);
 	tcase_add_test(tc, another_thread_writes_after_the_deferred_commit);
 	tcase_add_test(tc, a_crash_before_the_deferred_commit_leaves_nothing);
+	tcase_add_test(tc, after_commit_hooks_run_once_committed_and_never_on_rollback);
 	suite_add_tcase(s, tc);
 	return s;
 }
