@@ -120,7 +120,7 @@ static enum err emit_flat_slow(struct db *db, const char *type, const char *subj
 enum err events_emit_flat(struct db *db, const char *type, const char *subject,
 			  const struct events_field *fields, size_t n)
 {
-	const struct events_field *sorted[FLAT_MAX];
+	const struct events_field *sorted[FLAT_MAX] = {NULL};
 	char text[1024];
 	size_t len = 0;
 	if (n > FLAT_MAX)
