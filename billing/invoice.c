@@ -185,11 +185,12 @@ enum err inv_insert_finalized(struct db *db, struct inv_draft *d, int64_t now)
 		e = db_step_done(st);
 		db_done(st);
 	}
-	if (e == ERR_OK)
-		e = events_emit(db, "invoice.finalized", d->id,
-				json_pack("{s:s, s:s, s:s, s:I, s:s}", "account", d->account_id, "number",
-					  d->number, "billing_reason", d->billing_reason, "total",
-					  (json_int_t)d->total.amount, "currency", d->currency));
+	if (e == ERR_OK) {
+		const struct events_field f[] = {{"account", d->account_id, 0}, {"number", d->number, 0},
+						 {"billing_reason", d->billing_reason, 0},
+						 {"total", NULL, d->total.amount}, {"currency", d->currency, 0}};
+		e = events_emit_flat(db, "invoice.finalized", d->id, f, sizeof f / sizeof f[0]);
+	}
 	return e;
 }
 
@@ -209,10 +210,11 @@ static enum err mark_paid(struct db *db, struct inv_draft *d, int64_t now)
 	db_bind_text(st, 2, d->id);
 	e = db_step_done(st);
 	db_done(st);
-	if (e == ERR_OK)
-		e = events_emit(db, "invoice.paid", d->id,
-				json_pack("{s:s, s:s, s:I, s:s}", "account", d->account_id, "number", d->number,
-					  "total", (json_int_t)d->total.amount, "currency", d->currency));
+	if (e == ERR_OK) {
+		const struct events_field f[] = {{"account", d->account_id, 0}, {"number", d->number, 0},
+						 {"total", NULL, d->total.amount}, {"currency", d->currency, 0}};
+		e = events_emit_flat(db, "invoice.paid", d->id, f, sizeof f / sizeof f[0]);
+	}
 	return e;
 }
 
@@ -283,9 +285,9 @@ enum err inv_charge(struct db *db, struct inv_draft *d, const struct pm_row *pm,
 	if (e != ERR_OK)
 		return e;
 	if (res.succeeded) {
-		e = events_emit(db, "payment.succeeded", out->attempt_id,
-				json_pack("{s:s, s:s, s:I, s:s}", "account", d->account_id, "invoice", d->id,
-					  "amount", (json_int_t)due.amount, "currency", d->currency));
+		const struct events_field f[] = {{"account", d->account_id, 0}, {"invoice", d->id, 0},
+						 {"amount", NULL, due.amount}, {"currency", d->currency, 0}};
+		e = events_emit_flat(db, "payment.succeeded", out->attempt_id, f, sizeof f / sizeof f[0]);
 		if (e == ERR_OK)
 			e = mark_paid(db, d, now);
 		return e;

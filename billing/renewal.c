@@ -472,15 +472,16 @@ static enum err renew_one(struct run_ctx *c, const struct due_sub *r, int64_t no
 	if (!pay.succeeded)
 		return dun_renewal_failed(db, r, &d, &pay, due, now, counts);
 
-	json_t *payload = json_pack("{s:s, s:s, s:s, s:I, s:I, s:s, s:I}", "account", r->account_id,
-				    "invoice", d.id, "plan", plan_code, "period_start", (json_int_t)start,
-				    "total", (json_int_t)d.total.amount, "currency", d.currency,
-				    "period_index", (json_int_t)n);
-	if (payload && change)
-		json_object_set_new(payload, "change", json_string(change));
-	if (payload && pc_id[0])
-		json_object_set_new(payload, "price_change", json_string(pc_id));
-	e = events_emit(db, "subscription.renewed", r->id, payload);
+	struct events_field f[9] = {{"account", r->account_id, 0}, {"invoice", d.id, 0},
+				    {"plan", plan_code, 0},	  {"period_start", NULL, start},
+				    {"total", NULL, d.total.amount}, {"currency", d.currency, 0},
+				    {"period_index", NULL, n}};
+	size_t nf = 7;
+	if (change)
+		f[nf++] = (struct events_field){"change", change, 0};
+	if (pc_id[0])
+		f[nf++] = (struct events_field){"price_change", pc_id, 0};
+	e = events_emit_flat(db, "subscription.renewed", r->id, f, nf);
 	if (e == ERR_OK)
 		counts->renewed++;
 	return e;

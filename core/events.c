@@ -1,20 +1,16 @@
 #include "core/events.h"
 
+#include <stdbool.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "core/clock.h"
 #include "core/log.h"
 
-enum err events_emit(struct db *db, const char *type, const char *subject, json_t *payload)
+static enum err insert_event(struct db *db, const char *type, const char *subject, const char *text)
 {
 	struct db_stmt *st = NULL;
-	if (!payload)
-		payload = json_object();
-	char *text = json_dumps(payload, JSON_COMPACT | JSON_SORT_KEYS);
-	json_decref(payload);
-	if (!text)
-		return ERR_NOMEM;
 	enum err e = db_prepare(db,
 				"INSERT INTO events (type, subject, payload, request_id, created_at)"
 				" VALUES (?1, ?2, ?3, ?4, ?5)",
@@ -29,8 +25,140 @@ enum err events_emit(struct db *db, const char *type, const char *subject, json_
 		e = db_step_done(st);
 	}
 	db_done(st);
+	return e;
+}
+
+enum err events_emit(struct db *db, const char *type, const char *subject, json_t *payload)
+{
+	if (!payload)
+		payload = json_object();
+	char *text = json_dumps(payload, JSON_COMPACT | JSON_SORT_KEYS);
+	json_decref(payload);
+	if (!text)
+		return ERR_NOMEM;
+	enum err e = insert_event(db, type, subject, text);
 	free(text);
 	return e;
+}
+
+#define FLAT_MAX 16
+
+/* Append `s` as a JSON string as jansson writes it (no ASCII or slash
+ * escaping): false when `s` is not plain ASCII, which the caller hands to
+ * jansson instead (it validates UTF-8), or when `buf` is full. */
+static bool put_string(char *buf, size_t cap, size_t *len, const char *s)
+{
+	size_t o = *len;
+	if (o >= cap)
+		return false;
+	buf[o++] = '"';
+	for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
+		char esc[8];
+		const char *piece = esc;
+		size_t n = 2;
+		esc[0] = '\\';
+		switch (*p) {
+		case '"':
+			esc[1] = '"';
+			break;
+		case '\\':
+			esc[1] = '\\';
+			break;
+		case '\b':
+			esc[1] = 'b';
+			break;
+		case '\f':
+			esc[1] = 'f';
+			break;
+		case '\n':
+			esc[1] = 'n';
+			break;
+		case '\r':
+			esc[1] = 'r';
+			break;
+		case '\t':
+			esc[1] = 't';
+			break;
+		default:
+			if (*p >= 0x80)
+				return false;
+			if (*p < 0x20) {
+				snprintf(esc, sizeof esc, "\\u%04X", *p);
+				n = 6;
+			} else {
+				piece = (const char *)p;
+				n = 1;
+			}
+		}
+		if (o + n >= cap)
+			return false;
+		memcpy(buf + o, piece, n);
+		o += n;
+	}
+	if (o + 1 >= cap)
+		return false;
+	buf[o++] = '"';
+	*len = o;
+	return true;
+}
+
+/* The same event through jansson: payloads this writer does not take. */
+static enum err emit_flat_slow(struct db *db, const char *type, const char *subject,
+			       const struct events_field *f, size_t n)
+{
+	json_t *o = json_object();
+	for (size_t i = 0; o && i < n; i++) {
+		json_t *v = f[i].str ? json_string(f[i].str) : json_integer((json_int_t)f[i].num);
+		if (!v || json_object_set_new(o, f[i].key, v) != 0) {
+			json_decref(o);
+			o = NULL;
+		}
+	}
+	return events_emit(db, type, subject, o);
+}
+
+enum err events_emit_flat(struct db *db, const char *type, const char *subject,
+			  const struct events_field *fields, size_t n)
+{
+	const struct events_field *sorted[FLAT_MAX] = {NULL};
+	char text[1024];
+	size_t len = 0;
+	if (n > FLAT_MAX)
+		return ERR_INTERNAL;
+	/* Keys in byte order, as JSON_SORT_KEYS writes them (insertion sort:
+	 * a handful of keys). */
+	for (size_t i = 0; i < n; i++) {
+		size_t j = i;
+		while (j > 0 && strcmp(sorted[j - 1]->key, fields[i].key) > 0) {
+			sorted[j] = sorted[j - 1];
+			j--;
+		}
+		sorted[j] = &fields[i];
+	}
+	/* Each member needs at most its key, value and two bytes (',' or '}',
+	 * and ':') beyond what put_string checks; 8 bytes of slack are kept. */
+	text[len++] = '{';
+	for (size_t i = 0; i < n; i++) {
+		bool fits = put_string(text, sizeof text - 8, &len, sorted[i]->key);
+		if (fits) {
+			text[len++] = ':';
+			if (sorted[i]->str) {
+				fits = put_string(text, sizeof text - 8, &len, sorted[i]->str);
+			} else {
+				int k = snprintf(text + len, sizeof text - 8 - len, "%lld", (long long)sorted[i]->num);
+				fits = k > 0 && (size_t)k < sizeof text - 8 - len;
+				if (fits)
+					len += (size_t)k;
+			}
+		}
+		if (!fits)
+			return emit_flat_slow(db, type, subject, fields, n);
+		text[len++] = i + 1 < n ? ',' : '}';
+	}
+	if (n == 0)
+		text[len++] = '}';
+	text[len] = '\0';
+	return insert_event(db, type, subject, text);
 }
 
 enum err events_list(struct db *db, int64_t after, const char *type, int64_t limit, json_t **out,

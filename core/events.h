@@ -19,6 +19,23 @@
  * thread's request id is recorded.  Must run inside the caller's transaction. */
 enum err events_emit(struct db *db, const char *type, const char *subject, json_t *payload);
 
+/* One member of a flat payload for events_emit_flat: a string (`str`
+ * non-NULL) or an integer (`num`). */
+struct events_field {
+	const char *key;
+	const char *str;
+	int64_t num;
+};
+
+/* events_emit for a payload that is one flat object of strings and
+ * integers, written straight to text: the same row, byte for byte, as
+ * events_emit with the equivalent json_pack (keys sorted, compact), without
+ * building a JSON tree and dumping it, which was an eighth of a billing
+ * run's CPU time.  `fields` (n of them, keys distinct) may come in any
+ * order.  Returns as events_emit; ERR_INTERNAL when n > 16. */
+enum err events_emit_flat(struct db *db, const char *type, const char *subject,
+			  const struct events_field *fields, size_t n);
+
 /* The feed: events with id > `after`, oldest first, at most `limit`, of
  * `type` when not NULL ("account.created", or a prefix ending in '*':
  * "account.*").  *out gets a new JSON array of {id, type, subject, payload,

@@ -1,9 +1,12 @@
-/* Ids: prefixed, 26 base32 characters of randomness, unique, and checkable. */
+/* Ids: prefixed, 26 base32 characters (creation time, then randomness), unique, ordered by
+ * creation, and checkable. */
 #include <check.h>
 #include <sodium.h>
 #include <stdbool.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "core/ids.h"
 #include "tests/unit.h"
@@ -59,6 +62,56 @@ START_TEST(every_alphabet_char_appears)
 	}
 	for (const char *a = ID_ALPHABET; *a; a++)
 		ck_assert_msg(seen[(unsigned char)*a], "'%c' never appeared", *a);
+}
+END_TEST
+
+/* Milliseconds of the real-time clock, as ids_new reads it. */
+static uint64_t now_ms(void)
+{
+	struct timespec ts;
+	ck_assert_int_eq(clock_gettime(CLOCK_REALTIME, &ts), 0);
+	return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+}
+
+/* The first 48 bits of an id's body: ten base32 digits hold 50 bits. */
+static uint64_t id_time_ms(const char *body)
+{
+	uint64_t v = 0;
+	for (int i = 0; i < 10; i++) {
+		const char *p = strchr(ID_ALPHABET, body[i]);
+		ck_assert_ptr_nonnull(p);
+		v = (v << 5) | (uint64_t)(p - ID_ALPHABET);
+	}
+	return v >> 2;
+}
+
+START_TEST(new_id_starts_with_its_creation_time)
+{
+	char id[IDS_MAX];
+	uint64_t before = now_ms();
+	ck_assert_int_eq(ids_new("inv_", id, sizeof id), ERR_OK);
+	uint64_t after = now_ms();
+	uint64_t t = id_time_ms(id + 4);
+	ck_assert_msg(t >= before && t <= after, "id %s says %llu ms, made between %llu and %llu", id,
+		      (unsigned long long)t, (unsigned long long)before, (unsigned long long)after);
+}
+END_TEST
+
+START_TEST(ids_made_in_later_milliseconds_sort_after)
+{
+	/* What the storage relies on: the text order is the creation order, so
+	 * new keys go to the end of an index.  Within one millisecond the order
+	 * is random. */
+	char prev[IDS_MAX], id[IDS_MAX];
+	ck_assert_int_eq(ids_new("pay_", prev, sizeof prev), ERR_OK);
+	for (int i = 0; i < 20; i++) {
+		uint64_t t = id_time_ms(prev + 4);
+		while (now_ms() <= t)
+			; /* the next millisecond */
+		ck_assert_int_eq(ids_new("pay_", id, sizeof id), ERR_OK);
+		ck_assert_msg(strcmp(prev, id) < 0, "%s made before %s sorts after it", prev, id);
+		memcpy(prev, id, sizeof prev);
+	}
 }
 END_TEST
 
@@ -175,6 +228,8 @@ static Suite *ids_suite(void)
 	tcase_add_loop_test(tc, new_id_is_prefix_and_26_alphabet_chars, 0, N(prefixes));
 	tcase_add_test(tc, ten_thousand_ids_are_unique);
 	tcase_add_test(tc, every_alphabet_char_appears);
+	tcase_add_test(tc, new_id_starts_with_its_creation_time);
+	tcase_add_test(tc, ids_made_in_later_milliseconds_sort_after);
 	tcase_add_test(tc, new_id_refuses_a_buffer_too_small);
 	tcase_add_loop_test(tc, valid_checks_prefix_length_and_alphabet, 0, N(validity));
 	tcase_add_test(tc, valid_rejects_null);
