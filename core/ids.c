@@ -7,7 +7,7 @@
 
 static const char alphabet[] = "0123456789abcdefghjkmnpqrstvwxyz";
 
-#define ID_CHARS 26
+#define ID_CHARS 29 /* 144 bits: ceil(144 / 5) base32 digits, the last holding 4 bits */
 #define TIME_BYTES 6 /* 48 bits of Unix milliseconds: enough until the year 10889 */
 
 /* Milliseconds since the epoch from the system's real-time clock.  Not
@@ -24,11 +24,11 @@ static uint64_t wall_ms(void)
 enum err ids_new(const char *prefix, char *out, size_t cap)
 {
 	size_t plen = strlen(prefix);
-	unsigned char raw[16];
+	unsigned char raw[18];
 	if (plen + ID_CHARS + 1 > cap)
 		return ERR_INTERNAL;
-	/* The ULID layout: the creation time in milliseconds, big-endian, then
-	 * 80 random bits.  Since the alphabet is in ASCII order, ids of one kind
+	/* The creation time in milliseconds, big-endian (as in a ULID or a
+	 * UUIDv7), then 96 random bits (DESIGN.md: ids carry at least 96).  Since the alphabet is in ASCII order, ids of one kind
 	 * sort by creation time, so a new row's key lands at the right-hand end
 	 * of every index keyed by it instead of on a random page. */
 	uint64_t ms = wall_ms();
@@ -38,7 +38,7 @@ enum err ids_new(const char *prefix, char *out, size_t cap)
 	}
 	randombytes_buf(raw + TIME_BYTES, sizeof raw - TIME_BYTES);
 	memcpy(out, prefix, plen);
-	/* 128 bits as 26 base32 digits: 25 full 5-bit groups and a last 3-bit one. */
+	/* 144 bits as 29 base32 digits: 28 full 5-bit groups and a last 4-bit one. */
 	unsigned int acc = 0, bits = 0;
 	size_t o = plen;
 	for (size_t i = 0; i < sizeof raw; i++) {

@@ -1,16 +1,16 @@
 /*
  * ids.h - opaque, time-ordered, prefixed identifiers ("acc_3k7...").
  *
- * An id is a kind prefix (a few lowercase letters and '_') followed by 26
- * characters of lowercase Crockford base32 encoding 128 bits laid out as a
- * ULID (and like UUIDv7): the creation time in Unix milliseconds (48 bits)
- * then 80 random bits from libsodium.  So ids cannot be guessed or counted,
- * yet ids of one kind sort by creation time: a new row's key is appended to
- * the end of each index keyed by an id instead of landing on a random page
- * (docs/architecture.md, "Ids").  What this gives away: an id tells when it
- * was made, to the millisecond, as Stripe's and UUIDv7 ids do.  Secrets are
- * never ids: they come from ids_random_token (all random).  IDS_MAX is
- * enough for any prefix Hearth uses, with its NUL.
+ * An id is a kind prefix (a few lowercase letters and '_') followed by 29
+ * characters of lowercase Crockford base32 encoding 144 bits: the creation
+ * time in Unix milliseconds (48 bits, as in a ULID or a UUIDv7) then 96
+ * random bits from libsodium (DESIGN.md: at least 96).  So ids cannot be
+ * guessed or counted, yet ids of one kind sort by creation time: a new
+ * row's key is appended to the end of each index keyed by an id instead of
+ * landing on a random page (docs/architecture.md, "Ids").  What this gives
+ * away: an id tells when it was made, to the millisecond, as Stripe's and
+ * UUIDv7 ids do.  Secrets are never ids: they come from ids_random_token
+ * (all random).  IDS_MAX is enough for any prefix Hearth uses, with its NUL.
  */
 #ifndef HEARTH_CORE_IDS_H
 #define HEARTH_CORE_IDS_H
@@ -26,7 +26,7 @@
  * Returns ERR_OK, or ERR_INTERNAL when the prefix is too long. */
 enum err ids_new(const char *prefix, char *out, size_t cap);
 
-/* True when `s` is `prefix` followed by exactly 26 base32 characters: a cheap
+/* True when `s` is `prefix` followed by exactly 29 base32 characters: a cheap
  * syntax check before any database lookup. */
 bool ids_valid(const char *prefix, const char *s);
 

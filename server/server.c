@@ -325,8 +325,8 @@ bool http_page_params_or_reply(struct http_req *r, int64_t *limit, const char **
 
 /* ---- request lifecycle ---- */
 
-/* A new request id: "req_" and 26 base32 digits holding 128 random bits,
- * the shape ids_new() gives.  ids_new() makes one getrandom(2) system call
+/* A new request id: "req_" and 26 base32 digits holding 128 random bits
+ * (ids_new() alike, without its time prefix: a request id orders nothing).  ids_new() makes one getrandom(2) system call
  * per id (~0.35 us here, the largest single cost hearthd adds to a
  * /healthz request).  Here each thread keeps a 4 KiB pool: one fresh 256-bit
  * seed from the kernel, expanded with ChaCha20, serves 256 ids.  A request

@@ -23,7 +23,7 @@
 #include "tests/unit.h"
 
 #define CLOCK_START 1800000000LL
-#define ACCOUNT "acc_0000000000000000000000000a"
+#define ACCOUNT "acc_0000000000000000000000000000a"
 
 static char dir[64];
 static char key_path[128];
@@ -404,7 +404,7 @@ START_TEST(revoking_a_device_ends_its_sign_ins)
 	ck_assert_uint_eq(n, 1);
 	ck_assert_str_eq(rows[0].name, "Bedroom TV");
 	free(rows);
-	ck_assert_int_eq(auth_device_revoke(u.db, "acc_0000000000000000000000000b", t.device_id, "x"),
+	ck_assert_int_eq(auth_device_revoke(u.db, "acc_0000000000000000000000000000b", t.device_id, "x"),
 			 ERR_NOT_FOUND);
 	ck_assert_int_eq(auth_device_revoke(u.db, ACCOUNT, t.device_id, "device_revoked"), ERR_OK);
 	ck_assert_int_eq(auth_device_revoke(u.db, ACCOUNT, t.device_id, "device_revoked"), ERR_NOT_FOUND);

@@ -170,7 +170,7 @@ START_TEST(plans_without_slots_sell_no_addon_and_declines_buy_nothing)
 	ck_assert_int_eq(q_int("SELECT COUNT(*) FROM invoices WHERE id = ?1 AND status = 'void'", pay.invoice_id), 1);
 	ck_assert_int_eq(q_int("SELECT COUNT(*) FROM subscription_addons WHERE account_id = ?1", acc2), 0);
 	/* No subscription at all. */
-	ck_assert_int_eq(add("acc_00000000000000000000000000", &a, &pay), ERR_NOT_FOUND);
+	ck_assert_int_eq(add("acc_00000000000000000000000000000", &a, &pay), ERR_NOT_FOUND);
 }
 END_TEST
 

@@ -856,8 +856,8 @@ START_TEST(profile_of_another_account_is_404)
 	r = api_json(&srv, "POST", unlock, b.token, json_pack("{s:s}", "pin", "4321"));
 	ck_assert_problem(r, 404, "not_found");
 	api_resp_free(r);
-	static const char *const bad_ids[] = {"/v1/profiles/nope", "/v1/profiles/prf_00000000000000000000000000",
-					      "/v1/profiles/acc_00000000000000000000000000"};
+	static const char *const bad_ids[] = {"/v1/profiles/nope", "/v1/profiles/prf_00000000000000000000000000000",
+					      "/v1/profiles/acc_00000000000000000000000000000"};
 	for (int i = 0; i < 3; i++) {
 		r = api_request(&srv, "DELETE", bad_ids[i], a.token, NULL, NULL, NULL);
 		ck_assert_problem(r, 404, "not_found");

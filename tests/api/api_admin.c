@@ -183,7 +183,7 @@ static void concrete_path(const char *pattern, char *out, size_t cap)
 	for (const char *p = pattern; *p && o + 40 < cap;) {
 		if (*p == '{') {
 			const char *e = strchr(p, '}');
-			o += (size_t)snprintf(out + o, cap - o, "xyz_00000000000000000000000000");
+			o += (size_t)snprintf(out + o, cap - o, "xyz_00000000000000000000000000000");
 			p = e ? e + 1 : p + strlen(p);
 		} else {
 			out[o++] = *p++;
@@ -577,7 +577,7 @@ START_TEST(staff_management_rules)
 	ck_assert_status(r, 201);
 	api_resp_free(r);
 	staff_signin(&temp);
-	snprintf(path, sizeof path, "/admin/v1/accounts/%s/lock", "acc_00000000000000000000000000");
+	snprintf(path, sizeof path, "/admin/v1/accounts/%s/lock", "acc_00000000000000000000000000000");
 	r = change("POST", path, temp.token, NULL, "probe", NULL);
 	ck_assert_status(r, 404);
 	api_resp_free(r);
@@ -606,7 +606,7 @@ START_TEST(staff_management_rules)
 		     json_pack("{s:s, s:s}", "email", temp.email, "password", STAFF_PASSWORD));
 	ck_assert_problem(r, 403, "forbidden");
 	api_resp_free(r);
-	r = change("POST", "/admin/v1/staff/stf_00000000000000000000000000/disable", admin.token, NULL, "x", NULL);
+	r = change("POST", "/admin/v1/staff/stf_00000000000000000000000000000/disable", admin.token, NULL, "x", NULL);
 	ck_assert_problem(r, 404, "not_found");
 	api_resp_free(r);
 
@@ -747,7 +747,7 @@ START_TEST(show_gives_the_whole_picture)
 	ck_assert_str_eq(json_string_value(json_object_get(json_array_get(audit, 0), "action")), "account.sign_out_all");
 	ck_assert(json_is_object(json_object_get(r->json, "sections")));
 	api_resp_free(r);
-	r = api_get(&srv, "/admin/v1/accounts/acc_00000000000000000000000000", agent.token);
+	r = api_get(&srv, "/admin/v1/accounts/acc_00000000000000000000000000000", agent.token);
 	ck_assert_problem(r, 404, "not_found");
 	api_resp_free(r);
 	/* The revoked TV token no longer works. */
@@ -779,7 +779,7 @@ START_TEST(export_holds_every_personal_field)
 	api_resp_free(r);
 	/* Reading everything about a member is itself on the record. */
 	ck_assert_int_eq(api_db_int(&srv, "SELECT count(*) FROM audit_log WHERE target_id = ?1 AND action = 'account.export'", m.id), 1);
-	r = api_get(&srv, "/admin/v1/accounts/acc_00000000000000000000000000/export", agent.token);
+	r = api_get(&srv, "/admin/v1/accounts/acc_00000000000000000000000000000/export", agent.token);
 	ck_assert_problem(r, 404, "not_found");
 	api_resp_free(r);
 }
@@ -980,7 +980,7 @@ START_TEST(notifications_list_and_resend)
 	ck_assert_uint_eq(json_array_size(json_object_get(r->json, "data")), 2);
 	api_resp_free(r);
 	ck_assert_int_eq(api_db_int(&srv, "SELECT count(*) FROM audit_log WHERE target_id = ?1 AND action = 'notification.resend'", id), 1);
-	r = change("POST", "/admin/v1/notifications/ntf_00000000000000000000000000/resend", agent.token, NULL, "x", NULL);
+	r = change("POST", "/admin/v1/notifications/ntf_00000000000000000000000000000/resend", agent.token, NULL, "x", NULL);
 	ck_assert_problem(r, 404, "not_found");
 	api_resp_free(r);
 	r = api_get(&srv, "/admin/v1/notifications", agent.token);

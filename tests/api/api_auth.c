@@ -383,7 +383,7 @@ START_TEST(deleting_a_sign_in)
 	api_resp_free(r);
 	ck_assert_int_eq(count("SELECT COUNT(*) FROM sessions WHERE id = ?1 AND revoked_at IS NULL", stranger.session), 1);
 	assert_token_works(stranger.access);
-	static const char *const junk[] = {"/v1/sessions/nope", "/v1/sessions/ses_", "/v1/sessions/ses_00000000000000000000000000"};
+	static const char *const junk[] = {"/v1/sessions/nope", "/v1/sessions/ses_", "/v1/sessions/ses_00000000000000000000000000000"};
 	for (size_t i = 0; i < 3; i++) {
 		r = api_request(&srv, "DELETE", junk[i], a.access, NULL, NULL, NULL);
 		ck_assert_problem(r, 404, "not_found");
@@ -670,13 +670,13 @@ START_TEST(bad_tokens_get_the_exact_401)
 	/* A signed token naming a sign-in that does not exist, or someone else's. */
 	snprintf(claims, sizeof claims,
 		 "{\"iss\":\"https://hearth.example\",\"sub\":\"%s\",\"aud\":\"hearth:api\",\"iat\":\"%s\","
-		 "\"exp\":\"%s\",\"jti\":\"tok_x\",\"sid\":\"ses_00000000000000000000000000\"}",
+		 "\"exp\":\"%s\",\"jti\":\"tok_x\",\"sid\":\"ses_00000000000000000000000000000\"}",
 		 a.account, iat, exp);
 	tok = sign_with_server_key(claims);
 	assert_token_refused(tok, "invalid_token");
 	free(tok);
 	snprintf(claims, sizeof claims,
-		 "{\"iss\":\"https://hearth.example\",\"sub\":\"acc_00000000000000000000000000\","
+		 "{\"iss\":\"https://hearth.example\",\"sub\":\"acc_00000000000000000000000000000\","
 		 "\"aud\":\"hearth:api\",\"iat\":\"%s\",\"exp\":\"%s\",\"jti\":\"tok_x\",\"sid\":\"%s\"}",
 		 iat, exp, a.session);
 	tok = sign_with_server_key(claims);

@@ -671,14 +671,14 @@ START_TEST(invoice_routes_refuse_bad_ids_and_pages)
 	ck_assert(!json_is_true(json_object_get(r->json, "has_more")));
 	api_resp_free(r);
 	static const char *const bad[] = {"/v1/invoices?limit=0", "/v1/invoices?limit=101", "/v1/invoices?limit=x",
-					  "/v1/invoices?starting_after=inv_00000000000000000000000000"};
+					  "/v1/invoices?starting_after=inv_00000000000000000000000000000"};
 	for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
 		r = api_get(cur, bad[i], m.token);
 		ck_assert_problem(r, 400, "invalid_parameter");
 		api_resp_free(r);
 	}
-	static const char *const missing[] = {"/v1/invoices/inv_00000000000000000000000000", "/v1/invoices/nope",
-					      "/v1/invoices/inv_00000000000000000000000000/receipt"};
+	static const char *const missing[] = {"/v1/invoices/inv_00000000000000000000000000000", "/v1/invoices/nope",
+					      "/v1/invoices/inv_00000000000000000000000000000/receipt"};
 	for (size_t i = 0; i < sizeof missing / sizeof missing[0]; i++) {
 		r = api_get(cur, missing[i], m.token);
 		ck_assert_problem(r, 404, "not_found");

@@ -1408,7 +1408,7 @@ static int64_t run_is(struct api_server *s, const char *id, const char *status)
  * another host, is left alone; a second start marks nothing again. */
 START_TEST(a_billing_run_a_killed_hearthd_left_running_is_marked_interrupted)
 {
-	static const char dead_run[] = "brun_deadrvn0000000000000000000", live_run[] = "brun_ofalivingprocess00000000",
+	static const char dead_run[] = "brun_deadrvn0000000000000000000000", live_run[] = "brun_ofalivingprocess00000000",
 			  legacy_run[] = "brun_frombeforemigration00009", remote_run[] = "brun_ofanotherhost00000000000";
 	struct api_server s2;
 	api_start(&s2, NULL);

@@ -170,7 +170,7 @@ START_TEST(devices_are_listed_in_pages)
 	r = list(a.access, "?limit=0");
 	ck_assert_problem(r, 400, "invalid_parameter");
 	api_resp_free(r);
-	r = list(a.access, "?starting_after=dev_00000000000000000000000000");
+	r = list(a.access, "?starting_after=dev_00000000000000000000000000000");
 	ck_assert_problem(r, 400, "invalid_parameter");
 	api_resp_free(r);
 	r = list(NULL, NULL);

@@ -279,7 +279,7 @@ END_TEST
 
 START_TEST(exit_codes_usage_not_found_forbidden)
 {
-	struct run r = CTL(agent_cfg, NULL, "accounts", "show", "acc_00000000000000000000000000");
+	struct run r = CTL(agent_cfg, NULL, "accounts", "show", "acc_00000000000000000000000000000");
 	assert_rc(&r, 3);
 	ck_assert_ptr_nonnull(strstr(r.err, "error: not_found: "));
 	run_free(&r);
@@ -469,7 +469,7 @@ START_TEST(admin_changes_roles_locks_and_erases)
 	assert_rc(&r, 0);
 	ck_assert_ptr_nonnull(strstr(r.out, "disabled"));
 	run_free(&r);
-	r = CTL(admin_cfg, NULL, "staff", "disable", "stf_00000000000000000000000000", "--yes", "--reason", "x");
+	r = CTL(admin_cfg, NULL, "staff", "disable", "stf_00000000000000000000000000000", "--yes", "--reason", "x");
 	assert_rc(&r, 3);
 	run_free(&r);
 

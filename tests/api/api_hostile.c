@@ -303,7 +303,7 @@ static const struct field_case cases[] = {
 	{"PATCH", "/v1/subscription", MEMBER, "{\"plan\":\"standard\"}", "plan",
 	 "422:validation_failed 422:unknown_plan 404:not_found", NULL},
 	/* households */
-	{"POST", "/v1/verifications/vch_00000000000000000000000000/confirm", MEMBER, "{\"code\":\"123456\"}", "code",
+	{"POST", "/v1/verifications/vch_00000000000000000000000000000/confirm", MEMBER, "{\"code\":\"123456\"}", "code",
 	 "422:validation_failed 404:not_found", NULL},
 	{"POST", "/v1/playback/sessions", MEMBER, "{\"profile_id\":\"{profile}\"}", "profile_id",
 	 "422:validation_failed 404:not_found", NULL},

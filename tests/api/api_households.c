@@ -1112,7 +1112,7 @@ START_TEST(extra_member_acceptance_rules)
 	r = api_json(&srv, "POST", "/v1/extra-members/accept", MTOK(&abroad), json_pack("{s:s}", "token", token));
 	ck_assert_problem(r, 404, "invitation_invalid");
 	api_resp_free(r);
-	r = api_request(&srv, "DELETE", "/v1/extra-members/xm_00000000000000000000000000", MTOK(&owner), NULL, NULL, NULL);
+	r = api_request(&srv, "DELETE", "/v1/extra-members/xm_00000000000000000000000000000", MTOK(&owner), NULL, NULL, NULL);
 	ck_assert_problem(r, 404, "not_found");
 	api_resp_free(r);
 }
@@ -1307,7 +1307,7 @@ START_TEST(staff_see_the_household_and_reset_it_or_grant_travel)
 		ck_assert_msg(found, "no %s evidence", kinds[k]);
 	}
 	api_resp_free(r);
-	r = api_get(&srv, "/admin/v1/accounts/acc_00000000000000000000000000/household", agent);
+	r = api_get(&srv, "/admin/v1/accounts/acc_00000000000000000000000000000/household", agent);
 	ck_assert_problem(r, 404, "not_found");
 	api_resp_free(r);
 	r = api_get(&srv, path, tok(&m.web));
@@ -1341,7 +1341,7 @@ START_TEST(staff_see_the_household_and_reset_it_or_grant_travel)
 	const char *reset_again[] = {"households", "reset", m.id, "--yes", "--reason", "again", NULL};
 	ck_assert_int_ne(ctl_as(agent, reset_again, &out), 0);
 	free(out);
-	const char *unknown[] = {"households", "show", "acc_00000000000000000000000000", NULL};
+	const char *unknown[] = {"households", "show", "acc_00000000000000000000000000000", NULL};
 	ck_assert_int_eq(ctl_as(agent, unknown, &out), 3);
 	free(out);
 	/* The TV at home proposes the household again. */
