@@ -143,9 +143,11 @@ struct auth_tokens {
 enum err auth_signin_create(struct db *db, const char *account_id, const struct auth_device *dev,
 			    const struct netaddr *client, struct auth_tokens *out);
 
-/* Exchange a refresh token: ERR_REFRESH_TOKEN_INVALID when unknown, expired
- * or its sign-in is revoked; ERR_REFRESH_TOKEN_REUSED (and the sign-in is
- * revoked) when it was already rotated.  Runs its own transaction. */
+/* Exchange a refresh token: ERR_REFRESH_TOKEN_INVALID when unknown, expired,
+ * its sign-in is revoked, or its sign-in belongs to an OAuth client (those
+ * are refreshed by their client at /oauth/token); ERR_REFRESH_TOKEN_REUSED
+ * (and the sign-in is revoked) when it was already rotated.  Runs its own
+ * transaction (through core/batch's writer when it runs). */
 enum err auth_refresh(struct db *db, const char *refresh_token, const struct netaddr *client,
 		      struct auth_tokens *out);
 
