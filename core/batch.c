@@ -6,12 +6,14 @@
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "core/batch.h"
 #include "core/log.h"
 
 #define DEFAULT_QUEUE_MAX 4096
 #define DEFAULT_BATCH_MAX 256
+#define CHECKPOINT_PAUSE_MS 50	/* the checkpointer runs at most this often */
 
 struct job {
 	db_tx_fn fn;
@@ -35,6 +37,14 @@ static size_t q_len, q_max = DEFAULT_QUEUE_MAX, b_max = DEFAULT_BATCH_MAX;
 static bool q_running, q_stopping;
 static pthread_t q_thread;
 static _Thread_local bool on_writer;
+
+/* The checkpointer: copying the WAL into the database (a checkpoint) is
+ * work the engine would otherwise do inside the writer's commit every 1000
+ * pages, with every job of that batch waiting; a thread of its own does it
+ * beside the writer, after commits, at most every CHECKPOINT_PAUSE_MS. */
+static pthread_cond_t ck_cv = PTHREAD_COND_INITIALIZER;
+static bool ck_running, ck_due;
+static pthread_t ck_thread;
 
 static atomic_uint_fast64_t stat_jobs, stat_batches;
 
@@ -97,6 +107,10 @@ static void run_batch(struct job *jobs, size_t n)
 		}
 	}
 	pthread_mutex_lock(&q_mu);
+	if (e == ERR_OK && !ck_due) {
+		ck_due = true;
+		pthread_cond_signal(&ck_cv);
+	}
 	for (struct job *j = waiting, *next; j; j = next) {
 		next = j->next; /* the waiter may leave as soon as it is signalled */
 		j->finished = true;
@@ -105,10 +119,36 @@ static void run_batch(struct job *jobs, size_t n)
 	pthread_mutex_unlock(&q_mu);
 }
 
+static void *checkpointer(void *arg)
+{
+	(void)arg;
+	pthread_mutex_lock(&q_mu);
+	for (;;) {
+		while (!ck_due && !q_stopping)
+			pthread_cond_wait(&ck_cv, &q_mu);
+		if (q_stopping)
+			break;
+		ck_due = false;
+		pthread_mutex_unlock(&q_mu);
+		struct db *db = db_thread();
+		/* Busy (another checkpoint runs): the next commit asks again. */
+		if (db)
+			(void)db_checkpoint(db);
+		struct timespec pause = {0, CHECKPOINT_PAUSE_MS * 1000000L};
+		nanosleep(&pause, NULL);
+		pthread_mutex_lock(&q_mu);
+	}
+	pthread_mutex_unlock(&q_mu);
+	return NULL;
+}
+
 static void *writer(void *arg)
 {
 	(void)arg;
 	on_writer = true;
+	struct db *db = db_thread();
+	if (db && ck_running)
+		db_checkpoint_manually(db);
 	pthread_mutex_lock(&q_mu);
 	for (;;) {
 		while (!q_head && !q_stopping)
@@ -145,8 +185,17 @@ enum err batch_start(const struct batch_options *o)
 	q_max = o && o->queue_max ? o->queue_max : DEFAULT_QUEUE_MAX;
 	b_max = o && o->batch_max ? o->batch_max : DEFAULT_BATCH_MAX;
 	q_stopping = false;
+	ck_due = false;
+	/* Without a checkpointer the writer keeps the engine's own checkpoints. */
+	ck_running = pthread_create(&ck_thread, NULL, checkpointer, NULL) == 0;
 	if (pthread_create(&q_thread, NULL, writer, NULL) != 0) {
+		q_stopping = true;
+		pthread_cond_signal(&ck_cv);
 		pthread_mutex_unlock(&q_mu);
+		if (ck_running)
+			pthread_join(ck_thread, NULL);
+		ck_running = false;
+		q_stopping = false;
 		log_error("batch.start_failed", "%s", "note=\"cannot start the writer thread\"");
 		return ERR_INTERNAL;
 	}
@@ -165,9 +214,13 @@ void batch_stop(void)
 	q_stopping = true;
 	pthread_cond_signal(&q_work);
 	pthread_cond_broadcast(&q_room);
+	pthread_cond_signal(&ck_cv);
 	pthread_mutex_unlock(&q_mu);
 	pthread_join(q_thread, NULL);
+	if (ck_running)
+		pthread_join(ck_thread, NULL);
 	pthread_mutex_lock(&q_mu);
+	ck_running = false;
 	q_running = false;
 	q_stopping = false;
 	pthread_mutex_unlock(&q_mu);

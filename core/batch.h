@@ -7,7 +7,9 @@
  * other's BEGIN IMMEDIATE sleep.  Instead, writes are submitted as jobs to
  * one writer thread, which takes every job queued at that moment (up to a
  * batch limit), runs them one after the other inside one transaction and
- * commits once for all of them; then it tells each job's submitter.
+ * commits once for all of them; then it tells each job's submitter.  A
+ * second thread checkpoints the WAL beside it (db_checkpoint), so that work
+ * never lands inside a commit that a whole batch waits on.
  *
  * What stays true:
  * - Jobs run in the order they were queued, each in its own SAVEPOINT: a

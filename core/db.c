@@ -381,6 +381,14 @@ enum err db_transaction(struct db *db, db_tx_fn fn, void *ctx)
 	return e;
 }
 
+void db_checkpoint_manually(struct db *db) { sqlite3_wal_autocheckpoint(db->h, 0); }
+
+enum err db_checkpoint(struct db *db)
+{
+	int rc = sqlite3_wal_checkpoint_v2(db->h, NULL, SQLITE_CHECKPOINT_PASSIVE, NULL, NULL);
+	return rc == SQLITE_OK ? ERR_OK : map_rc(db, rc);
+}
+
 bool db_has_table(struct db *db, const char *name)
 {
 	struct db_stmt *st = NULL;

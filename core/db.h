@@ -114,6 +114,17 @@ void db_rollback(struct db *db);
 typedef enum err (*db_tx_fn)(struct db *db, void *ctx);
 enum err db_transaction(struct db *db, db_tx_fn fn, void *ctx);
 
+/* Leave the WAL checkpoints of `db` to db_checkpoint().  By default the
+ * engine checkpoints inside a commit once the WAL passes 1000 pages, on
+ * the committing thread; a connection whose commits many requests wait on
+ * (core/batch's writer) hands that work to another thread instead. */
+void db_checkpoint_manually(struct db *db);
+
+/* Copy the committed pages of the WAL into the database, without waiting
+ * for or blocking readers and writers (a passive checkpoint).  ERR_OK,
+ * ERR_DB_BUSY, or ERR_DB. */
+enum err db_checkpoint(struct db *db);
+
 /* True when a table called `name` exists (a catalog query: each driver
  * asks its own catalog). */
 bool db_has_table(struct db *db, const char *name);
