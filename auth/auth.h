@@ -328,7 +328,8 @@ struct auth_device_row {
 	char type[16];
 	char model[129];		/* "" when unknown */
 	char client_id[AUTH_CLIENT_ID_MAX + 1];	/* "" for password sign-ins */
-	char last_profile_id[IDS_MAX];	/* "" when none */
+	char last_profile_id[IDS_MAX];	/* "" when none, or the profile was deleted */
+	char last_profile_name[201];	/* its name (accounts area), "" when no id */
 	char last_network[NETADDR_STRLEN];	/* a prefix, "" when unknown */
 	int64_t first_seen_at;
 	int64_t last_seen_at;
