@@ -165,7 +165,9 @@ enum err auth_staff_token(const char *staff_id, const char *staff_session_id, ch
  *
  * The registered device apps (TVs, consoles) that may use the device login
  * flow.  Clients are public: they prove nothing but their client_id, so a
- * disabled client is refused at once and its sign-ins are not affected. */
+ * disabled client is refused (at once by the process that disabled it,
+ * within --revocation-cache-ms by others: lookups are cached per thread)
+ * and its sign-ins are not affected. */
 
 #define AUTH_CLIENT_ID_MAX 64
 #define AUTH_CLIENT_NAME_MAX 64
