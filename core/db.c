@@ -24,6 +24,7 @@ struct db {
 	sqlite3 *h;
 	struct db_stmt *cache[CACHE_SLOTS];
 	struct db *next_thread_db; /* list of per-thread connections */
+	int wal_frames;		   /* WAL frames after the last commit (db_checkpoint_manually) */
 };
 
 static atomic_uint_fast64_t busy_retries;
@@ -381,7 +382,19 @@ enum err db_transaction(struct db *db, db_tx_fn fn, void *ctx)
 	return e;
 }
 
-void db_checkpoint_manually(struct db *db) { sqlite3_wal_autocheckpoint(db->h, 0); }
+static int note_wal_frames(void *arg, sqlite3 *h, const char *name, int frames)
+{
+	(void)h;
+	(void)name;
+	((struct db *)arg)->wal_frames = frames;
+	return SQLITE_OK;
+}
+
+/* The engine's automatic checkpoint is itself a WAL hook: this one replaces
+ * it and only remembers the size. */
+void db_checkpoint_manually(struct db *db) { sqlite3_wal_hook(db->h, note_wal_frames, db); }
+
+int db_wal_frames(const struct db *db) { return db->wal_frames; }
 
 enum err db_checkpoint(struct db *db)
 {

@@ -117,8 +117,15 @@ enum err db_transaction(struct db *db, db_tx_fn fn, void *ctx);
 /* Leave the WAL checkpoints of `db` to db_checkpoint().  By default the
  * engine checkpoints inside a commit once the WAL passes 1000 pages, on
  * the committing thread; a connection whose commits many requests wait on
- * (core/batch's writer) hands that work to another thread instead. */
+ * (core/batch's writer) hands most of that work to another thread instead.
+ * It must still checkpoint now and then itself: the WAL file starts over
+ * from its beginning only when a checkpoint copied all of it before the
+ * next write, which a checkpoint running beside a busy writer never does
+ * (the file then grows without end).  db_wal_frames() says when. */
 void db_checkpoint_manually(struct db *db);
+
+/* Frames in the WAL after the last commit on `db` (db_checkpoint_manually). */
+int db_wal_frames(const struct db *db);
 
 /* Copy the committed pages of the WAL into the database, without waiting
  * for or blocking readers and writers (a passive checkpoint).  ERR_OK,
