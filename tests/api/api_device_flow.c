@@ -12,6 +12,7 @@
  * The server trusts 127.0.0.1 as a proxy so that tests that count attempts
  * per network can come from their own X-Forwarded-For address.
  */
+#include <pthread.h>
 #include <sodium.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -797,6 +798,99 @@ START_TEST(a_member_sign_in_without_a_client_refreshes_as_before)
 }
 END_TEST
 
+/* ---- racing: writes share the group-commit writer's batches ------------- */
+
+#define RACERS 12
+
+struct racer {
+	pthread_barrier_t *go;
+	const char *body;	/* the form posted */
+	const char *path;
+	struct api_resp *resp;
+};
+
+static void *racer_main(void *arg)
+{
+	struct racer *r = arg;
+	pthread_barrier_wait(r->go);
+	r->resp = api_form(&srv, r->path, r->body);
+	return NULL;
+}
+
+/* POST `bodies[i]` to `path` from RACERS threads released together. */
+static void race(const char *path, const char *const *bodies, struct api_resp **out)
+{
+	pthread_t t[RACERS];
+	struct racer r[RACERS];
+	pthread_barrier_t go;
+	pthread_barrier_init(&go, NULL, RACERS);
+	for (int i = 0; i < RACERS; i++) {
+		r[i] = (struct racer){&go, bodies[i], path, NULL};
+		ck_assert_int_eq(pthread_create(&t[i], NULL, racer_main, &r[i]), 0);
+	}
+	for (int i = 0; i < RACERS; i++) {
+		pthread_join(t[i], NULL);
+		out[i] = r[i].resp;
+	}
+	pthread_barrier_destroy(&go);
+}
+
+START_TEST(racing_authorizations_each_get_their_own_codes)
+{
+	const char *bodies[RACERS];
+	struct api_resp *rs[RACERS];
+	int64_t before = count("SELECT COUNT(*) FROM device_authorizations", NULL);
+	for (int i = 0; i < RACERS; i++)
+		bodies[i] = "client_id=" CLIENT "&device_name=Racer";
+	race("/oauth/device_authorization", bodies, rs);
+	for (int i = 0; i < RACERS; i++) {
+		ck_assert_status(rs[i], 200);
+		for (int j = 0; j < i; j++) {
+			ck_assert_str_ne(api_str(rs[i], "user_code"), api_str(rs[j], "user_code"));
+			ck_assert_str_ne(api_str(rs[i], "device_code"), api_str(rs[j], "device_code"));
+		}
+		/* Each answer names a committed row: it polls as pending at once. */
+		expect_poll(api_str(rs[i], "device_code"), "authorization_pending");
+	}
+	for (int i = 0; i < RACERS; i++)
+		api_resp_free(rs[i]);
+	ck_assert_int_eq(count("SELECT COUNT(*) FROM device_authorizations", NULL), before + RACERS);
+}
+END_TEST
+
+START_TEST(racing_exchanges_of_one_code_sign_in_once)
+{
+	struct member m;
+	struct codes c;
+	char body[512] = "";
+	const char *bodies[RACERS];
+	struct api_resp *rs[RACERS];
+	member_new(&m);
+	authorize(NULL, &c);
+	approve(&m, c.user_code);
+	form_add(body, sizeof body, "grant_type", GRANT);
+	form_add(body, sizeof body, "client_id", CLIENT);
+	form_add(body, sizeof body, "device_code", c.device_code);
+	for (int i = 0; i < RACERS; i++)
+		bodies[i] = body;
+	race("/oauth/token", bodies, rs);
+	/* Exchanges queued in one batch each see what the ones before took:
+	 * one gets tokens, every other finds the code spent. */
+	int tokens = 0;
+	for (int i = 0; i < RACERS; i++) {
+		if (rs[i]->status == 200)
+			tokens++;
+		else
+			assert_oauth_error(rs[i], 400, "invalid_grant");
+		api_resp_free(rs[i]);
+	}
+	ck_assert_int_eq(tokens, 1);
+	ck_assert_int_eq(count("SELECT COUNT(*) FROM sessions WHERE account_id = ?1 AND client_id = '" CLIENT "'",
+			       m.account), 1);
+	ck_assert_int_eq(count("SELECT COUNT(*) FROM devices WHERE account_id = ?1 AND type = 'tv'", m.account), 1);
+}
+END_TEST
+
 /* ---- guessing ----------------------------------------------------------- */
 
 START_TEST(guessing_user_codes_on_the_api_is_throttled_per_member)
@@ -1448,6 +1542,8 @@ static Suite *device_flow_suite(void)
 	tcase_add_test(tc, refresh_through_the_token_endpoint_rotates_and_detects_reuse);
 	tcase_add_test(tc, a_refresh_token_is_refreshed_only_by_the_client_it_was_issued_to);
 	tcase_add_test(tc, a_member_sign_in_without_a_client_refreshes_as_before);
+	tcase_add_test(tc, racing_authorizations_each_get_their_own_codes);
+	tcase_add_test(tc, racing_exchanges_of_one_code_sign_in_once);
 	tcase_add_test(tc, guessing_user_codes_on_the_api_is_throttled_per_member);
 	tcase_add_test(tc, guessing_user_codes_is_throttled_per_network);
 	tcase_add_test(tc, the_web_page_signs_a_tv_in);
