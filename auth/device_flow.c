@@ -109,13 +109,25 @@ struct authorize_ctx {
 	const char *hash;
 	const char *network;
 	struct auth_device_grant *out;
+	/* Drawn before the transaction, so that the writer thread every
+	 * authorization waits on does not make the ~10 getrandom calls. */
+	char id[IDS_MAX];
+	char code[AUTH_USER_CODE_LEN + 1];
 };
+
+static void draw_user_code(char code[AUTH_USER_CODE_LEN + 1])
+{
+	for (size_t i = 0; i < AUTH_USER_CODE_LEN; i++)
+		code[i] = USER_CODE_ALPHABET[randombytes_uniform(sizeof USER_CODE_ALPHABET - 1)];
+	code[AUTH_USER_CODE_LEN] = '\0';
+}
 
 static enum err authorize_tx(struct db *db, void *arg)
 {
 	struct authorize_ctx *c = arg;
 	struct db_stmt *st = NULL;
-	char id[IDS_MAX], code[AUTH_USER_CODE_LEN + 1];
+	char code[AUTH_USER_CODE_LEN + 1];
+	const char *id = c->id;
 	int64_t now = clock_now();
 	enum err e = ERR_OK;
 	/* Purging is a sweep, not per-request work: at most once a minute per
@@ -131,11 +143,13 @@ static enum err authorize_tx(struct db *db, void *arg)
 		if (e != ERR_OK)
 			return e;
 	}
-	ids_new("dva_", id, sizeof id);
 	for (int attempt = 0; attempt < USER_CODE_TRIES; attempt++) {
-		for (size_t i = 0; i < AUTH_USER_CODE_LEN; i++)
-			code[i] = USER_CODE_ALPHABET[randombytes_uniform(sizeof USER_CODE_ALPHABET - 1)];
-		code[AUTH_USER_CODE_LEN] = '\0';
+		/* The pre-drawn code first (again on a rerun: its insert was
+		 * rolled back); a fresh one only when it is taken. */
+		if (attempt == 0)
+			memcpy(code, c->code, sizeof code);
+		else
+			draw_user_code(code);
 		e = db_prepare(db,
 			       "INSERT INTO device_authorizations (id, device_code_hash, user_code, client_id,"
 			       " scope, device_name, device_model, device_ref, network, created_at, expires_at,"
@@ -224,6 +238,9 @@ enum err auth_device_authorize_async(struct db *db, const struct auth_device_req
 	enum err e = ids_random_token(DEVICE_CODE_BYTES, out->device_code, sizeof out->device_code);
 	if (e == ERR_OK)
 		e = auth_secret_hash("device_code", out->device_code, j->hash);
+	if (e == ERR_OK)
+		e = ids_new("dva_", j->c.id, sizeof j->c.id);
+	draw_user_code(j->c.code);
 	if (e == ERR_OK && done && batch_submit(authorize_tx, &j->c, authorize_committed, j)) {
 		*pending = true;
 		return ERR_OK;
