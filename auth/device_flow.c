@@ -273,6 +273,31 @@ struct code_row {
 	char model[AUTH_DEVICE_TEXT_MAX * 4 + 1];
 };
 
+/* What a poll needs to answer without writing: the client, status,
+ * expiry and interval of the code whose hash is `hash` (the other members
+ * of `r` are left empty).  ERR_NOT_FOUND. */
+static enum err read_code_state(struct db *db, const char *hash, struct code_row *r)
+{
+	struct db_stmt *st = NULL;
+	memset(r, 0, sizeof *r);
+	enum err e = db_prepare(db,
+				"SELECT client_id, status, expires_at, interval_s FROM device_authorizations"
+				" WHERE device_code_hash = ?1",
+				&st);
+	if (e != ERR_OK)
+		return e;
+	db_bind_text(st, 1, hash);
+	e = db_step_row(st);
+	if (e == ERR_OK) {
+		auth_copy_col(st, 0, r->client_id, sizeof r->client_id);
+		auth_copy_col(st, 1, r->status, sizeof r->status);
+		r->expires_at = db_column_int64(st, 2);
+		r->interval_s = db_column_int64(st, 3);
+	}
+	db_done(st);
+	return e;
+}
+
 /* The authorization whose device code hashes to `hash`: ERR_NOT_FOUND. */
 static enum err read_code(struct db *db, const char *hash, struct code_row *r)
 {
@@ -418,7 +443,7 @@ enum err auth_device_poll_check(struct db *db, const char *client_id, const char
 		return ERR_OK;
 	enum err e = auth_secret_hash("device_code", device_code, hash);
 	if (e == ERR_OK)
-		e = read_code(db, hash, &r);
+		e = read_code_state(db, hash, &r);
 	if (e == ERR_NOT_FOUND)
 		return ERR_OK;
 	if (e != ERR_OK)
