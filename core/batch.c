@@ -265,9 +265,12 @@ static bool enqueue_locked(struct job *j)
 enum err batch_run(struct db *db, db_tx_fn fn, void *ctx)
 {
 	/* A completion callback that writes again runs after the commit, with
-	 * no transaction open on this thread: it must not wait for itself. */
-	if (on_writer)
-		return db_transaction(db_thread(), fn, ctx);
+	 * no transaction open on this thread: it must not wait for itself.  A
+	 * job, or a caller inside its own transaction, would wait for a writer
+	 * that waits for it: db_transaction() refuses those (ERR_INTERNAL,
+	 * logged) instead of hanging. */
+	if (on_writer || db_in_transaction())
+		return db_transaction(on_writer ? db_thread() : db, fn, ctx);
 	pthread_cond_t cv;
 	struct job j;
 	memset(&j, 0, sizeof j);
@@ -292,7 +295,7 @@ enum err batch_run(struct db *db, db_tx_fn fn, void *ctx)
 
 bool batch_submit(db_tx_fn fn, void *ctx, batch_done_fn done, void *done_ctx)
 {
-	if (on_writer)
+	if (on_writer || db_in_transaction())
 		return false;
 	struct job *j = calloc(1, sizeof *j);
 	if (!j)

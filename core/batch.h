@@ -25,7 +25,8 @@
  *   whole batch, as db_transaction() does, so a job function must be safe
  *   to rerun from the start, like any db_transaction() function.  It runs
  *   on the writer thread, inside a transaction: it must not call
- *   db_transaction(), batch_run() or anything that waits for the writer.
+ *   db_transaction() or batch_run() (they return ERR_INTERNAL there, as
+ *   batch_run() does inside any db_transaction(), rather than deadlock).
  * - The queue is bounded: a submitter waits for room (back-pressure) rather
  *   than the queue growing without limit.
  * - When no writer runs (tools, unit tests, or after batch_stop()),

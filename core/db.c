@@ -349,6 +349,8 @@ void db_rollback(struct db *db)
 static pthread_mutex_t write_turn = PTHREAD_MUTEX_INITIALIZER;
 static _Thread_local bool in_write_turn;
 
+bool db_in_transaction(void) { return in_write_turn; }
+
 enum err db_transaction(struct db *db, db_tx_fn fn, void *ctx)
 {
 	enum err e = ERR_DB_BUSY;

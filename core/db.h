@@ -114,6 +114,9 @@ void db_rollback(struct db *db);
 typedef enum err (*db_tx_fn)(struct db *db, void *ctx);
 enum err db_transaction(struct db *db, db_tx_fn fn, void *ctx);
 
+/* True while the calling thread is inside db_transaction()'s function. */
+bool db_in_transaction(void);
+
 /* Leave the WAL checkpoints of `db` to db_checkpoint().  By default the
  * engine checkpoints inside a commit once the WAL passes 1000 pages, on
  * the committing thread; a connection whose commits many requests wait on

@@ -258,6 +258,40 @@ START_TEST(a_full_queue_holds_submitters_back_and_loses_nothing)
 }
 END_TEST
 
+/* ---- waiting for itself ---- */
+
+struct nested {
+	struct insert_job inner;
+	enum err run_result;
+	bool submit_declined;
+};
+
+static enum err nested_fn(struct db *db, void *arg)
+{
+	struct nested *n = arg;
+	n->run_result = batch_run(db, insert_fn, &n->inner);
+	n->submit_declined = !batch_submit(insert_fn, &n->inner, insert_done, &n->inner);
+	return ERR_OK;
+}
+
+START_TEST(a_job_or_a_transaction_that_waits_for_the_writer_is_refused_not_hung)
+{
+	struct nested n = {.inner = {.id = 9}};
+	ck_assert_int_eq(batch_start(NULL), ERR_OK);
+	/* A job asking the writer for more work would wait for itself. */
+	ck_assert_int_eq(batch_run(u.db, nested_fn, &n), ERR_OK);
+	ck_assert_int_eq(n.run_result, ERR_INTERNAL);
+	ck_assert(n.submit_declined);
+	/* So would a caller inside its own transaction (it holds the write turn). */
+	memset(&n, 0, sizeof n);
+	n.inner.id = 9;
+	ck_assert_int_eq(db_transaction(u.db, nested_fn, &n), ERR_OK);
+	ck_assert_int_eq(n.run_result, ERR_INTERNAL);
+	ck_assert(n.submit_declined);
+	ck_assert_int_eq(rows("SELECT COUNT(*) FROM t WHERE id = 9"), 0);
+}
+END_TEST
+
 /* ---- stopping ---- */
 
 START_TEST(after_stop_run_falls_back_and_submit_declines)
@@ -287,6 +321,7 @@ static Suite *batch_suite(void)
 	tcase_add_test(tc, a_failing_job_rolls_back_only_itself);
 	tcase_add_test(tc, jobs_in_one_batch_see_the_writes_of_the_jobs_before_them);
 	tcase_add_test(tc, a_full_queue_holds_submitters_back_and_loses_nothing);
+	tcase_add_test(tc, a_job_or_a_transaction_that_waits_for_the_writer_is_refused_not_hung);
 	tcase_add_test(tc, after_stop_run_falls_back_and_submit_declines);
 	suite_add_tcase(s, tc);
 	return s;
