@@ -273,16 +273,19 @@ struct code_row {
 	char model[AUTH_DEVICE_TEXT_MAX * 4 + 1];
 };
 
-/* What a poll needs to answer without writing: the client, status,
- * expiry and interval of the code whose hash is `hash` (the other members
- * of `r` are left empty).  ERR_NOT_FOUND. */
-static enum err read_code_state(struct db *db, const char *hash, struct code_row *r)
+/* The authorization whose device code hashes to `hash`: ERR_NOT_FOUND.
+ * With `whole` false only what a poll needs to answer without writing
+ * (client, status, expiry, interval); the rest of `r` is left empty. */
+static enum err read_code(struct db *db, const char *hash, bool whole, struct code_row *r)
 {
 	struct db_stmt *st = NULL;
 	memset(r, 0, sizeof *r);
 	enum err e = db_prepare(db,
-				"SELECT client_id, status, expires_at, interval_s FROM device_authorizations"
-				" WHERE device_code_hash = ?1",
+				whole ? "SELECT client_id, status, expires_at, interval_s, id, account_id,"
+					" profile_id, device_name, device_model FROM device_authorizations"
+					" WHERE device_code_hash = ?1"
+				      : "SELECT client_id, status, expires_at, interval_s FROM device_authorizations"
+					" WHERE device_code_hash = ?1",
 				&st);
 	if (e != ERR_OK)
 		return e;
@@ -294,29 +297,8 @@ static enum err read_code_state(struct db *db, const char *hash, struct code_row
 		r->expires_at = db_column_int64(st, 2);
 		r->interval_s = db_column_int64(st, 3);
 	}
-	db_done(st);
-	return e;
-}
-
-/* The authorization whose device code hashes to `hash`: ERR_NOT_FOUND. */
-static enum err read_code(struct db *db, const char *hash, struct code_row *r)
-{
-	struct db_stmt *st = NULL;
-	enum err e = db_prepare(db,
-				"SELECT id, client_id, status, expires_at, interval_s, account_id, profile_id,"
-				" device_name, device_model FROM device_authorizations"
-				" WHERE device_code_hash = ?1",
-				&st);
-	if (e != ERR_OK)
-		return e;
-	db_bind_text(st, 1, hash);
-	e = db_step_row(st);
-	if (e == ERR_OK) {
-		auth_copy_col(st, 0, r->id, sizeof r->id);
-		auth_copy_col(st, 1, r->client_id, sizeof r->client_id);
-		auth_copy_col(st, 2, r->status, sizeof r->status);
-		r->expires_at = db_column_int64(st, 3);
-		r->interval_s = db_column_int64(st, 4);
+	if (e == ERR_OK && whole) {
+		auth_copy_col(st, 4, r->id, sizeof r->id);
 		auth_copy_col(st, 5, r->account, sizeof r->account);
 		auth_copy_col(st, 6, r->profile, sizeof r->profile);
 		auth_copy_col(st, 7, r->name, sizeof r->name);
@@ -365,7 +347,7 @@ static enum err exchange_tx(struct db *db, void *arg)
 	struct acct_account member;
 	*c->result = AUTH_POLL_INVALID;
 	memset(c->tokens, 0, sizeof *c->tokens);
-	enum err e = read_code(db, c->hash, &r);
+	enum err e = read_code(db, c->hash, true, &r);
 	if (e != ERR_OK)
 		return e == ERR_NOT_FOUND ? ERR_OK : e;
 	*c->result = classify(&r, c->client_id, clock_now());
@@ -443,7 +425,7 @@ enum err auth_device_poll_check(struct db *db, const char *client_id, const char
 		return ERR_OK;
 	enum err e = auth_secret_hash("device_code", device_code, hash);
 	if (e == ERR_OK)
-		e = read_code_state(db, hash, &r);
+		e = read_code(db, hash, false, &r);
 	if (e == ERR_NOT_FOUND)
 		return ERR_OK;
 	if (e != ERR_OK)
