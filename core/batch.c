@@ -4,6 +4,7 @@
  */
 #include <pthread.h>
 #include <stdatomic.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -27,6 +28,9 @@ struct job {
 	pthread_cond_t *cv;
 	bool finished;
 	enum err result;
+	/* The submitter's request id, which the job's log lines and events
+	 * (events_emit records it) carry on the writer thread. */
+	char request_id[80];
 	struct job *next;
 };
 
@@ -73,7 +77,9 @@ static enum err batch_tx(struct db *db, void *arg)
 		enum err e = run_sql(db, "SAVEPOINT batch_job");
 		if (e != ERR_OK)
 			return e;
+		log_set_request_id(j->request_id);
 		j->result = j->fn(db, j->ctx);
+		log_set_request_id(NULL);
 		/* Busy inside the transaction: the whole batch is retried. */
 		if (j->result == ERR_DB_BUSY)
 			return ERR_DB_BUSY;
@@ -106,7 +112,9 @@ static void run_batch(struct job *jobs, size_t n)
 		if (e != ERR_OK)
 			j->result = e;
 		if (j->done) {
+			log_set_request_id(j->request_id);
 			j->done(j->done_ctx, j->result);
+			log_set_request_id(NULL);
 			free(j);
 		} else {
 			j->next = waiting;
@@ -277,6 +285,7 @@ enum err batch_run(struct db *db, db_tx_fn fn, void *ctx)
 	j.fn = fn;
 	j.ctx = ctx;
 	j.cv = &cv;
+	snprintf(j.request_id, sizeof j.request_id, "%s", log_request_id());
 	pthread_cond_init(&cv, NULL);
 	pthread_mutex_lock(&q_mu);
 	if (!enqueue_locked(&j)) {
@@ -304,6 +313,7 @@ bool batch_submit(db_tx_fn fn, void *ctx, batch_done_fn done, void *done_ctx)
 	j->ctx = ctx;
 	j->done = done;
 	j->done_ctx = done_ctx;
+	snprintf(j->request_id, sizeof j->request_id, "%s", log_request_id());
 	pthread_mutex_lock(&q_mu);
 	bool queued = enqueue_locked(j);
 	pthread_mutex_unlock(&q_mu);

@@ -21,6 +21,9 @@
  *   error: then nothing of the batch is durable.
  * - A job is told its result only after the commit is durable, so nothing
  *   it wrote is acknowledged before it is on disk.
+ * - A job runs, and its callback is told, with its submitter's request id
+ *   (core/log.h), so its log lines and events name the request as they
+ *   would on the submitting thread.
  * - A busy database (another process holding the write lock) retries the
  *   whole batch, as db_transaction() does, so a job function must be safe
  *   to rerun from the start, like any db_transaction() function.  It runs

@@ -8,6 +8,7 @@
 
 #include "core/batch.h"
 #include "core/db.h"
+#include "core/log.h"
 #include "tests/unit.h"
 
 static struct unit_db u;
@@ -258,6 +259,49 @@ START_TEST(a_full_queue_holds_submitters_back_and_loses_nothing)
 }
 END_TEST
 
+/* ---- the submitter's request id ---- */
+
+struct rid_job {
+	char seen[80];
+	char told[80];
+	atomic_bool done;
+};
+
+static enum err rid_fn(struct db *db, void *arg)
+{
+	(void)db;
+	struct rid_job *j = arg;
+	snprintf(j->seen, sizeof j->seen, "%s", log_request_id());
+	return ERR_OK;
+}
+
+static void rid_done(void *arg, enum err e)
+{
+	struct rid_job *j = arg;
+	(void)e;
+	snprintf(j->told, sizeof j->told, "%s", log_request_id());
+	atomic_store(&j->done, true);
+}
+
+START_TEST(jobs_run_with_their_submitters_request_id)
+{
+	struct rid_job waited, called;
+	memset(&waited, 0, sizeof waited);
+	memset(&called, 0, sizeof called);
+	ck_assert_int_eq(batch_start(NULL), ERR_OK);
+	log_set_request_id("req-waited");
+	ck_assert_int_eq(batch_run(u.db, rid_fn, &waited), ERR_OK);
+	log_set_request_id("req-called");
+	ck_assert(batch_submit(rid_fn, &called, rid_done, &called));
+	log_set_request_id(NULL);
+	batch_stop();
+	ck_assert_str_eq(waited.seen, "req-waited");
+	ck_assert(atomic_load(&called.done));
+	ck_assert_str_eq(called.seen, "req-called");
+	ck_assert_str_eq(called.told, "req-called");
+}
+END_TEST
+
 /* ---- waiting for itself ---- */
 
 struct nested {
@@ -321,6 +365,7 @@ static Suite *batch_suite(void)
 	tcase_add_test(tc, a_failing_job_rolls_back_only_itself);
 	tcase_add_test(tc, jobs_in_one_batch_see_the_writes_of_the_jobs_before_them);
 	tcase_add_test(tc, a_full_queue_holds_submitters_back_and_loses_nothing);
+	tcase_add_test(tc, jobs_run_with_their_submitters_request_id);
 	tcase_add_test(tc, a_job_or_a_transaction_that_waits_for_the_writer_is_refused_not_hung);
 	tcase_add_test(tc, after_stop_run_falls_back_and_submit_declines);
 	suite_add_tcase(s, tc);

@@ -835,6 +835,21 @@ static void race(const char *path, const char *const *bodies, struct api_resp **
 	pthread_barrier_destroy(&go);
 }
 
+START_TEST(a_batched_authorization_event_names_its_request)
+{
+	char rid[96], buf[96];
+	struct api_resp *r = api_form(&srv, "/oauth/device_authorization", "client_id=" CLIENT);
+	ck_assert_status(r, 200);
+	ck_assert_ptr_nonnull(api_header(r, "X-Request-Id", buf, sizeof buf));
+	copy(rid, sizeof rid, buf);
+	api_resp_free(r);
+	/* Written on the group-commit writer's thread, recorded with the id of
+	 * the request that asked for it. */
+	ck_assert_int_eq(count("SELECT COUNT(*) FROM events WHERE type = 'device_authorization.created'"
+			       " AND request_id = ?1", rid), 1);
+}
+END_TEST
+
 START_TEST(racing_authorizations_each_get_their_own_codes)
 {
 	const char *bodies[RACERS];
@@ -1542,6 +1557,7 @@ static Suite *device_flow_suite(void)
 	tcase_add_test(tc, refresh_through_the_token_endpoint_rotates_and_detects_reuse);
 	tcase_add_test(tc, a_refresh_token_is_refreshed_only_by_the_client_it_was_issued_to);
 	tcase_add_test(tc, a_member_sign_in_without_a_client_refreshes_as_before);
+	tcase_add_test(tc, a_batched_authorization_event_names_its_request);
 	tcase_add_test(tc, racing_authorizations_each_get_their_own_codes);
 	tcase_add_test(tc, racing_exchanges_of_one_code_sign_in_once);
 	tcase_add_test(tc, guessing_user_codes_on_the_api_is_throttled_per_member);
