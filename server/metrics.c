@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/batch.h"
 #include "core/db.h"
 #include "server/server_int.h"
 
@@ -160,6 +161,13 @@ char *metrics_render(size_t *len)
 	put(&b, "# HELP hearth_db_busy_retries_total Transactions retried because the database was busy.\n"
 		"# TYPE hearth_db_busy_retries_total counter\nhearth_db_busy_retries_total %llu\n",
 	    (unsigned long long)db_busy_retries());
+	uint64_t jobs = 0, batches = 0;
+	batch_stats(&jobs, &batches);
+	put(&b, "# HELP hearth_db_group_commit_jobs_total Writes committed through the group-commit writer.\n"
+		"# TYPE hearth_db_group_commit_jobs_total counter\nhearth_db_group_commit_jobs_total %llu\n"
+		"# HELP hearth_db_group_commit_batches_total Transactions (and fsyncs) of the group-commit writer.\n"
+		"# TYPE hearth_db_group_commit_batches_total counter\nhearth_db_group_commit_batches_total %llu\n",
+	    (unsigned long long)jobs, (unsigned long long)batches);
 	if (b.failed) {
 		free(b.p);
 		return NULL;
