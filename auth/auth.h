@@ -149,9 +149,11 @@ struct auth_tokens {
 enum err auth_signin_create(struct db *db, const char *account_id, const struct auth_device *dev,
 			    const struct netaddr *client, struct auth_tokens *out);
 
-/* Exchange a refresh token: ERR_REFRESH_TOKEN_INVALID when unknown, expired
- * or its sign-in is revoked; ERR_REFRESH_TOKEN_REUSED (and the sign-in is
- * revoked) when it was already rotated.  Runs its own transaction. */
+/* Exchange a refresh token: ERR_REFRESH_TOKEN_INVALID when unknown, expired,
+ * its sign-in is revoked, or its sign-in belongs to an OAuth client (those
+ * are refreshed by their client at /oauth/token); ERR_REFRESH_TOKEN_REUSED
+ * (and the sign-in is revoked) when it was already rotated.  Runs its own
+ * transaction (through core/batch's writer when it runs). */
 enum err auth_refresh(struct db *db, const char *refresh_token, const struct netaddr *client,
 		      struct auth_tokens *out);
 
@@ -169,7 +171,9 @@ enum err auth_staff_token(const char *staff_id, const char *staff_session_id, ch
  *
  * The registered device apps (TVs, consoles) that may use the device login
  * flow.  Clients are public: they prove nothing but their client_id, so a
- * disabled client is refused at once and its sign-ins are not affected. */
+ * disabled client is refused (at once by the process that disabled it,
+ * within --revocation-cache-ms by others: lookups are cached per thread)
+ * and its sign-ins are not affected. */
 
 #define AUTH_CLIENT_ID_MAX 64
 #define AUTH_CLIENT_NAME_MAX 64
@@ -332,7 +336,8 @@ struct auth_device_row {
 	char type[16];
 	char model[129];		/* "" when unknown */
 	char client_id[AUTH_CLIENT_ID_MAX + 1];	/* "" for password sign-ins */
-	char last_profile_id[IDS_MAX];	/* "" when none */
+	char last_profile_id[IDS_MAX];	/* "" when none, or the profile was deleted */
+	char last_profile_name[201];	/* its name (accounts area), "" when no id */
 	char last_network[NETADDR_STRLEN];	/* a prefix, "" when unknown */
 	int64_t first_seen_at;
 	int64_t last_seen_at;

@@ -178,6 +178,53 @@ void auth_last_use_stop(void);
 
 /* ---- the device login flow and the device registry ---- */
 
+/* Told, on core/batch's writer thread, that an asynchronous write below
+ * committed (ERR_OK) or failed; its out-parameters are filled by then. */
+typedef void (*auth_done_fn)(void *done_ctx, enum err result);
+
+/* A poll, in two steps.  auth_device_poll_check answers it from a read:
+ * AUTH_POLL_PENDING and AUTH_POLL_SLOW_DOWN (the pace kept in memory, no
+ * write), DENIED, EXPIRED, INVALID; or AUTH_POLL_TOKENS: the code is
+ * approved, exchange it with auth_device_exchange_async, which reads it
+ * again in the write transaction (a racing poll may have taken it) and
+ * gives any answer auth_device_poll gives. */
+enum err auth_device_poll_check(struct db *db, const char *client_id, const char *device_code,
+				enum auth_poll *result);
+
+/* auth_device_authorize, the exchange of an approved code and a refresh,
+ * without waiting for the commit: when the work was queued to the writer,
+ * *pending is true, ERR_OK is returned and `done(done_ctx, e)` is called
+ * once after the commit, with the result then in the out-parameters
+ * (which, and the strings passed, must live until then).  Otherwise (no
+ * writer, or `done` NULL) *pending is false, the result is returned as by
+ * the waiting functions, and `done` is not called.  A refresh names the
+ * client it comes from (`client_id`, NULL for none): a sign-in made by an
+ * OAuth client is refreshed by that client only (ERR_REFRESH_TOKEN_INVALID
+ * for any other, or none). */
+enum err auth_device_authorize_async(struct db *db, const struct auth_device_request *in,
+				     struct auth_device_grant *out, auth_done_fn done, void *done_ctx,
+				     bool *pending);
+enum err auth_device_exchange_async(struct db *db, const char *client_id, const char *device_code,
+				    const struct netaddr *client, enum auth_poll *result,
+				    struct auth_tokens *tokens, auth_done_fn done, void *done_ctx,
+				    bool *pending);
+enum err auth_refresh_async(struct db *db, const char *refresh_token, const char *client_id,
+			    const struct netaddr *client, struct auth_tokens *out, auth_done_fn done,
+			    void *done_ctx, bool *pending);
+
+/* device_flow_polls.c: the pace of polling of pending codes, in memory (the
+ * file says why).  Note a poll of the code whose hash is `hash` at `now`:
+ * AUTH_POLL_PENDING, or AUTH_POLL_SLOW_DOWN when it came sooner than the
+ * code's interval after its previous poll (the interval then grows by 5 s,
+ * at most to the code lifetime).  `interval_s` is the interval given out and
+ * `expires_at` when the code, and so its entry, expires.  Thread-safe. */
+enum auth_poll auth_device_polls_note(const char *hash, int64_t now, int64_t interval_s,
+				      int64_t expires_at);
+/* Drop the entry of `hash` (the code was exchanged or is answered for good). */
+void auth_device_polls_forget(const char *hash);
+/* The entry of `hash` at `now` (tests): false when there is none. */
+bool auth_device_polls_get(const char *hash, int64_t now, int64_t *interval_s, int64_t *last_poll_at);
+
 /* 1 to `max` code points of valid UTF-8 without control characters. */
 bool auth_text_ok(const char *s, size_t max);
 

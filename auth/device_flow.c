@@ -16,9 +16,15 @@
  *   expired_token until they are purged (an hour after expiry, by the next
  *   authorization request after that, at most once a minute per process);
  *   then they are unknown.  Decided and locked codes can never be approved again.
- * - The polling interval lives on the row: a poll sooner than interval_s
- *   after the previous one is slow_down and adds 5 s to interval_s for
- *   this and every later poll (RFC 8628 section 3.5).
+ * - A pending poll writes nothing: when each code was last polled, and the
+ *   interval it must keep (a poll sooner than the interval after the
+ *   previous one is slow_down and adds 5 s for this and every later poll,
+ *   RFC 8628 section 3.5), live in this process's memory
+ *   (device_flow_polls.c says why that is enough).  The row keeps the
+ *   interval given out.
+ * - Writes (a new authorization, the exchange of an approved code) go
+ *   through core/batch's group-commit writer: the asynchronous variants
+ *   let the HTTP adapter answer from the commit without holding a thread.
  * - A code locks after device_code_max_failures wrong confirmations (the
  *   web page: wrong passwords or forged forms that name it).
  */
@@ -30,13 +36,13 @@
 
 #include "accounts/accounts.h"
 #include "auth/auth_int.h"
+#include "core/batch.h"
 #include "core/clock.h"
 #include "core/events.h"
 #include "core/throttle.h"
 
 #define DEVICE_CODE_BYTES 32
 #define DEVICE_CODE_CHARS 43	/* unpadded base64url of 32 bytes */
-#define SLOW_DOWN_STEP_S 5
 #define PURGE_AFTER_S 3600	/* expired rows answer expired_token this long */
 #define PURGE_EVERY_S 60	/* how often a process sweeps them */
 #define WEB_CONFIRM_TTL_S 300
@@ -103,13 +109,25 @@ struct authorize_ctx {
 	const char *hash;
 	const char *network;
 	struct auth_device_grant *out;
+	/* Drawn before the transaction, so that the writer thread every
+	 * authorization waits on does not make the ~10 getrandom calls. */
+	char id[IDS_MAX];
+	char code[AUTH_USER_CODE_LEN + 1];
 };
+
+static void draw_user_code(char code[AUTH_USER_CODE_LEN + 1])
+{
+	for (size_t i = 0; i < AUTH_USER_CODE_LEN; i++)
+		code[i] = USER_CODE_ALPHABET[randombytes_uniform(sizeof USER_CODE_ALPHABET - 1)];
+	code[AUTH_USER_CODE_LEN] = '\0';
+}
 
 static enum err authorize_tx(struct db *db, void *arg)
 {
 	struct authorize_ctx *c = arg;
 	struct db_stmt *st = NULL;
-	char id[IDS_MAX], code[AUTH_USER_CODE_LEN + 1];
+	char code[AUTH_USER_CODE_LEN + 1];
+	const char *id = c->id;
 	int64_t now = clock_now();
 	enum err e = ERR_OK;
 	/* Purging is a sweep, not per-request work: at most once a minute per
@@ -125,11 +143,13 @@ static enum err authorize_tx(struct db *db, void *arg)
 		if (e != ERR_OK)
 			return e;
 	}
-	ids_new("dva_", id, sizeof id);
 	for (int attempt = 0; attempt < USER_CODE_TRIES; attempt++) {
-		for (size_t i = 0; i < AUTH_USER_CODE_LEN; i++)
-			code[i] = USER_CODE_ALPHABET[randombytes_uniform(sizeof USER_CODE_ALPHABET - 1)];
-		code[AUTH_USER_CODE_LEN] = '\0';
+		/* The pre-drawn code first (again on a rerun: its insert was
+		 * rolled back); a fresh one only when it is taken. */
+		if (attempt == 0)
+			memcpy(code, c->code, sizeof code);
+		else
+			draw_user_code(code);
 		e = db_prepare(db,
 			       "INSERT INTO device_authorizations (id, device_code_hash, user_code, client_id,"
 			       " scope, device_name, device_model, device_ref, network, created_at, expires_at,"
@@ -165,146 +185,293 @@ static enum err authorize_tx(struct db *db, void *arg)
 	return ERR_INTERNAL;
 }
 
-enum err auth_device_authorize(struct db *db, const struct auth_device_request *in,
-			       struct auth_device_grant *out)
+/* An authorization on its way to the writer: everything authorize_tx
+ * reads, owned here (the caller's `in` may be on its stack). */
+struct authorize_job {
+	struct auth_device_request in;
+	char client_id[AUTH_CLIENT_ID_MAX + 1];
+	char hash[AUTH_SECRET_HASH_SIZE];
+	char network[NETADDR_STRLEN];
+	struct authorize_ctx c;
+	auth_done_fn done;
+	void *done_ctx;
+};
+
+static void authorize_finish(struct authorize_job *j, enum err e)
 {
-	char hash[AUTH_SECRET_HASH_SIZE], netbuf[NETADDR_STRLEN];
-	memset(out, 0, sizeof *out);
-	enum err e = ids_random_token(DEVICE_CODE_BYTES, out->device_code, sizeof out->device_code);
-	if (e == ERR_OK)
-		e = auth_secret_hash("device_code", out->device_code, hash);
-	if (e != ERR_OK)
-		goto out;
-	struct authorize_ctx c = {in, hash, network_of(in->client, netbuf, sizeof netbuf), out};
-	e = db_transaction(db, authorize_tx, &c);
+	struct auth_device_grant *out = j->c.out;
 	if (e == ERR_OK) {
 		out->expires_in = auth_settings.device_code_ttl_s;
 		out->interval = auth_settings.device_poll_interval_s;
-	}
-out:
-	if (e != ERR_OK)
+	} else {
 		sodium_memzero(out, sizeof *out);
+	}
+	sodium_memzero(j->hash, sizeof j->hash);
+}
+
+static void authorize_committed(void *arg, enum err e)
+{
+	struct authorize_job *j = arg;
+	authorize_finish(j, e);
+	j->done(j->done_ctx, e);
+	free(j);
+}
+
+enum err auth_device_authorize_async(struct db *db, const struct auth_device_request *in,
+				     struct auth_device_grant *out, auth_done_fn done, void *done_ctx,
+				     bool *pending)
+{
+	*pending = false;
+	memset(out, 0, sizeof *out);
+	struct authorize_job *j = calloc(1, sizeof *j);
+	if (!j)
+		return ERR_NOMEM;
+	j->in = *in;
+	snprintf(j->client_id, sizeof j->client_id, "%s", in->client_id);
+	j->in.client_id = j->client_id;
+	j->c.in = &j->in;
+	j->c.hash = j->hash;
+	j->c.network = network_of(in->client, j->network, sizeof j->network);
+	j->c.out = out;
+	j->done = done;
+	j->done_ctx = done_ctx;
+	enum err e = ids_random_token(DEVICE_CODE_BYTES, out->device_code, sizeof out->device_code);
+	if (e == ERR_OK)
+		e = auth_secret_hash("device_code", out->device_code, j->hash);
+	if (e == ERR_OK)
+		e = ids_new("dva_", j->c.id, sizeof j->c.id);
+	draw_user_code(j->c.code);
+	if (e == ERR_OK && done && batch_submit(authorize_tx, &j->c, authorize_committed, j)) {
+		*pending = true;
+		return ERR_OK;
+	}
+	if (e == ERR_OK)
+		e = batch_run(db, authorize_tx, &j->c);
+	authorize_finish(j, e);
+	free(j);
 	return e;
+}
+
+enum err auth_device_authorize(struct db *db, const struct auth_device_request *in,
+			       struct auth_device_grant *out)
+{
+	bool pending = false;
+	return auth_device_authorize_async(db, in, out, NULL, NULL, &pending);
 }
 
 /* ---- polling ---- */
 
-struct poll_ctx {
-	const char *client_id;
-	const char *hash;
-	const struct netaddr *client;
-	enum auth_poll result;
-	struct auth_tokens *tokens;
+struct code_row {
+	char id[IDS_MAX];
+	char client_id[AUTH_CLIENT_ID_MAX + 1];
+	char status[16];
+	int64_t expires_at;
+	int64_t interval_s;
+	char account[IDS_MAX];
+	char profile[IDS_MAX];
+	char name[AUTH_DEVICE_TEXT_MAX * 4 + 1];
+	char model[AUTH_DEVICE_TEXT_MAX * 4 + 1];
 };
 
-static enum err poll_tx(struct db *db, void *arg)
+/* The authorization whose device code hashes to `hash`: ERR_NOT_FOUND.
+ * With `whole` false only what a poll needs to answer without writing
+ * (client, status, expiry, interval); the rest of `r` is left empty. */
+static enum err read_code(struct db *db, const char *hash, bool whole, struct code_row *r)
 {
-	struct poll_ctx *c = arg;
 	struct db_stmt *st = NULL;
-	char id[IDS_MAX], client_id[AUTH_CLIENT_ID_MAX + 1], status[16], account[IDS_MAX],
-		profile[IDS_MAX];
-	char name[AUTH_DEVICE_TEXT_MAX * 4 + 1], model[AUTH_DEVICE_TEXT_MAX * 4 + 1];
-	int64_t now = clock_now();
-	c->result = AUTH_POLL_INVALID;
-	memset(c->tokens, 0, sizeof *c->tokens);
+	memset(r, 0, sizeof *r);
 	enum err e = db_prepare(db,
-				"SELECT id, client_id, status, expires_at, interval_s, last_poll_at, account_id,"
-				" profile_id, device_name, device_model FROM device_authorizations"
-				" WHERE device_code_hash = ?1",
+				whole ? "SELECT client_id, status, expires_at, interval_s, id, account_id,"
+					" profile_id, device_name, device_model FROM device_authorizations"
+					" WHERE device_code_hash = ?1"
+				      : "SELECT client_id, status, expires_at, interval_s FROM device_authorizations"
+					" WHERE device_code_hash = ?1",
 				&st);
 	if (e != ERR_OK)
 		return e;
-	db_bind_text(st, 1, c->hash);
+	db_bind_text(st, 1, hash);
 	e = db_step_row(st);
-	if (e != ERR_OK) {
-		db_done(st);
-		return e == ERR_NOT_FOUND ? ERR_OK : e;
+	if (e == ERR_OK) {
+		auth_copy_col(st, 0, r->client_id, sizeof r->client_id);
+		auth_copy_col(st, 1, r->status, sizeof r->status);
+		r->expires_at = db_column_int64(st, 2);
+		r->interval_s = db_column_int64(st, 3);
 	}
-	auth_copy_col(st, 0, id, sizeof id);
-	auth_copy_col(st, 1, client_id, sizeof client_id);
-	auth_copy_col(st, 2, status, sizeof status);
-	int64_t expires_at = db_column_int64(st, 3);
-	int64_t interval = db_column_int64(st, 4);
-	bool polled = !db_column_is_null(st, 5);
-	int64_t last_poll = db_column_int64(st, 5);
-	auth_copy_col(st, 6, account, sizeof account);
-	auth_copy_col(st, 7, profile, sizeof profile);
-	auth_copy_col(st, 8, name, sizeof name);
-	auth_copy_col(st, 9, model, sizeof model);
+	if (e == ERR_OK && whole) {
+		auth_copy_col(st, 4, r->id, sizeof r->id);
+		auth_copy_col(st, 5, r->account, sizeof r->account);
+		auth_copy_col(st, 6, r->profile, sizeof r->profile);
+		auth_copy_col(st, 7, r->name, sizeof r->name);
+		auth_copy_col(st, 8, r->model, sizeof r->model);
+	}
 	db_done(st);
+	return e;
+}
 
+/* What a poll by `client_id` at `now` answers for row `r`, except for a
+ * pending code (AUTH_POLL_PENDING: the caller applies the pace rule) and
+ * an approved one (AUTH_POLL_TOKENS: the caller exchanges it). */
+static enum auth_poll classify(const struct code_row *r, const char *client_id, int64_t now)
+{
 	/* Another client's code is as good as unknown to this one (RFC 6749 5.2). */
-	if (strcmp(client_id, c->client_id) != 0)
-		return ERR_OK;
-	if (now >= expires_at) {
-		c->result = AUTH_POLL_EXPIRED;
+	if (strcmp(r->client_id, client_id) != 0)
+		return AUTH_POLL_INVALID;
+	if (now >= r->expires_at)
+		return AUTH_POLL_EXPIRED;
+	if (strcmp(r->status, "denied") == 0 || strcmp(r->status, "locked") == 0)
+		return AUTH_POLL_DENIED;
+	if (strcmp(r->status, "approved") == 0)
+		return AUTH_POLL_TOKENS;
+	return AUTH_POLL_PENDING;
+}
+
+struct exchange_ctx {
+	char client_id[AUTH_CLIENT_ID_MAX + 1];
+	char hash[AUTH_SECRET_HASH_SIZE];
+	struct netaddr client;
+	bool has_client;
+	enum auth_poll *result;
+	struct auth_tokens *tokens;
+	auth_done_fn done;
+	void *done_ctx;
+};
+
+/* Exchange an approved code: read it again under the write lock (another
+ * poll may have taken it meanwhile), delete it, sign the member in. */
+static enum err exchange_tx(struct db *db, void *arg)
+{
+	struct exchange_ctx *c = arg;
+	struct db_stmt *st = NULL;
+	struct code_row r;
+	struct auth_oauth_client cl;
+	struct acct_account member;
+	*c->result = AUTH_POLL_INVALID;
+	memset(c->tokens, 0, sizeof *c->tokens);
+	enum err e = read_code(db, c->hash, true, &r);
+	if (e != ERR_OK)
+		return e == ERR_NOT_FOUND ? ERR_OK : e;
+	*c->result = classify(&r, c->client_id, clock_now());
+	if (*c->result != AUTH_POLL_TOKENS) {
+		/* Never pending again once approved; answer what it is now. */
 		return ERR_OK;
 	}
-	if (strcmp(status, "denied") == 0 || strcmp(status, "locked") == 0) {
-		c->result = AUTH_POLL_DENIED;
+	*c->result = AUTH_POLL_INVALID;
+	e = auth_oauth_client_get(db, r.client_id, &cl);
+	if (e != ERR_OK)
+		return e;
+	e = db_prepare(db, "DELETE FROM device_authorizations WHERE id = ?1", &st);
+	if (e != ERR_OK)
+		return e;
+	db_bind_text(st, 1, r.id);
+	e = db_step_done(st);
+	db_done(st);
+	if (e != ERR_OK)
+		return e;
+	/* Locked or erased since approving: no sign-in, and the code is spent. */
+	e = acct_get(db, r.account, &member);
+	if (e == ERR_NOT_FOUND || (e == ERR_OK && strcmp(member.status, "active") != 0)) {
+		*c->result = AUTH_POLL_DENIED;
 		return ERR_OK;
 	}
-	if (strcmp(status, "approved") == 0) {
-		struct auth_oauth_client cl;
-		struct acct_account member;
-		e = auth_oauth_client_get(db, client_id, &cl);
+	if (e != ERR_OK)
+		return e;
+	struct auth_device dev = {NULL, r.name[0] ? r.name : cl.name, cl.device_type,
+				  r.model[0] ? r.model : NULL, r.client_id};
+	e = auth_signin_create(db, r.account, &dev, c->has_client ? &c->client : NULL, c->tokens);
+	if (e != ERR_OK)
+		return e;
+	if (r.profile[0]) {
+		e = db_prepare(db, "UPDATE devices SET last_profile_id = ?2 WHERE id = ?1", &st);
 		if (e != ERR_OK)
 			return e;
-		e = db_prepare(db, "DELETE FROM device_authorizations WHERE id = ?1", &st);
-		if (e != ERR_OK)
-			return e;
-		db_bind_text(st, 1, id);
+		db_bind_text(st, 1, c->tokens->device_id);
+		db_bind_text(st, 2, r.profile);
 		e = db_step_done(st);
 		db_done(st);
 		if (e != ERR_OK)
 			return e;
-		/* Locked or erased since approving: no sign-in, and the code is spent. */
-		e = acct_get(db, account, &member);
-		if (e == ERR_NOT_FOUND || (e == ERR_OK && strcmp(member.status, "active") != 0)) {
-			c->result = AUTH_POLL_DENIED;
-			return ERR_OK;
-		}
-		if (e != ERR_OK)
-			return e;
-		struct auth_device dev = {NULL, name[0] ? name : cl.name, cl.device_type,
-					  model[0] ? model : NULL, client_id};
-		e = auth_signin_create(db, account, &dev, c->client, c->tokens);
-		if (e != ERR_OK)
-			return e;
-		if (profile[0]) {
-			e = db_prepare(db, "UPDATE devices SET last_profile_id = ?2 WHERE id = ?1", &st);
-			if (e != ERR_OK)
-				return e;
-			db_bind_text(st, 1, c->tokens->device_id);
-			db_bind_text(st, 2, profile);
-			e = db_step_done(st);
-			db_done(st);
-			if (e != ERR_OK)
-				return e;
-		}
-		c->result = AUTH_POLL_TOKENS;
+	}
+	*c->result = AUTH_POLL_TOKENS;
+	return ERR_OK;
+}
+
+static void exchange_finish(struct exchange_ctx *c, enum err e)
+{
+	if (e != ERR_OK || *c->result != AUTH_POLL_TOKENS)
+		sodium_memzero(c->tokens, sizeof *c->tokens);
+	if (e != ERR_OK)
+		*c->result = AUTH_POLL_INVALID;
+	if (e == ERR_OK && *c->result != AUTH_POLL_PENDING)
+		auth_device_polls_forget(c->hash);
+}
+
+static void exchange_committed(void *arg, enum err e)
+{
+	struct exchange_ctx *c = arg;
+	exchange_finish(c, e);
+	c->done(c->done_ctx, e);
+	sodium_memzero(c->hash, sizeof c->hash);
+	free(c);
+}
+
+enum err auth_device_poll_check(struct db *db, const char *client_id, const char *device_code,
+				enum auth_poll *result)
+{
+	char hash[AUTH_SECRET_HASH_SIZE];
+	struct code_row r;
+	int64_t now = clock_now();
+	*result = AUTH_POLL_INVALID;
+	if (!device_code_shape_ok(device_code))
 		return ERR_OK;
-	}
-	/* Pending: remember this poll; too soon after the last one, slow down. */
-	bool too_soon = polled && now - last_poll < interval;
-	if (too_soon) {
-		interval += SLOW_DOWN_STEP_S;
-		/* Never beyond the code's whole life: a device that hammers
-		 * gets a wait that outlives its code, no integer games. */
-		if (interval > auth_settings.device_code_ttl_s)
-			interval = auth_settings.device_code_ttl_s;
-	}
-	e = db_prepare(db, "UPDATE device_authorizations SET last_poll_at = ?2, interval_s = ?3 WHERE id = ?1",
-		       &st);
+	enum err e = auth_secret_hash("device_code", device_code, hash);
+	if (e == ERR_OK)
+		e = read_code(db, hash, false, &r);
+	if (e == ERR_NOT_FOUND)
+		return ERR_OK;
 	if (e != ERR_OK)
 		return e;
-	db_bind_text(st, 1, id);
-	db_bind_int64(st, 2, now);
-	db_bind_int64(st, 3, interval);
-	e = db_step_done(st);
-	db_done(st);
-	if (e == ERR_OK)
-		c->result = too_soon ? AUTH_POLL_SLOW_DOWN : AUTH_POLL_PENDING;
+	*result = classify(&r, client_id, now);
+	/* Pending: a read, and the pace rule from memory. */
+	if (*result == AUTH_POLL_PENDING)
+		*result = auth_device_polls_note(hash, now, r.interval_s, r.expires_at);
+	return ERR_OK;
+}
+
+enum err auth_device_exchange_async(struct db *db, const char *client_id, const char *device_code,
+				    const struct netaddr *client, enum auth_poll *result,
+				    struct auth_tokens *tokens, auth_done_fn done, void *done_ctx,
+				    bool *pending)
+{
+	*pending = false;
+	*result = AUTH_POLL_INVALID;
+	memset(tokens, 0, sizeof *tokens);
+	if (!device_code_shape_ok(device_code))
+		return ERR_OK;
+	struct exchange_ctx *c = calloc(1, sizeof *c);
+	if (!c)
+		return ERR_NOMEM;
+	enum err e = auth_secret_hash("device_code", device_code, c->hash);
+	if (e != ERR_OK) {
+		free(c);
+		return e;
+	}
+	snprintf(c->client_id, sizeof c->client_id, "%s", client_id);
+	if (client) {
+		c->client = *client;
+		c->has_client = true;
+	}
+	c->result = result;
+	c->tokens = tokens;
+	c->done = done;
+	c->done_ctx = done_ctx;
+	if (done && batch_submit(exchange_tx, c, exchange_committed, c)) {
+		*pending = true;
+		return ERR_OK;
+	}
+	e = batch_run(db, exchange_tx, c);
+	exchange_finish(c, e);
+	sodium_memzero(c->hash, sizeof c->hash);
+	free(c);
 	return e;
 }
 
@@ -312,22 +479,13 @@ enum err auth_device_poll(struct db *db, const char *client_id, const char *devi
 			  const struct netaddr *client, enum auth_poll *result,
 			  struct auth_tokens *tokens)
 {
-	char hash[AUTH_SECRET_HASH_SIZE];
-	*result = AUTH_POLL_INVALID;
+	bool pending = false;
 	memset(tokens, 0, sizeof *tokens);
-	if (!device_code_shape_ok(device_code))
-		return ERR_OK;
-	enum err e = auth_secret_hash("device_code", device_code, hash);
-	if (e != ERR_OK)
+	enum err e = auth_device_poll_check(db, client_id, device_code, result);
+	if (e != ERR_OK || *result != AUTH_POLL_TOKENS)
 		return e;
-	struct poll_ctx c = {client_id, hash, client, AUTH_POLL_INVALID, tokens};
-	e = db_transaction(db, poll_tx, &c);
-	if (e != ERR_OK) {
-		sodium_memzero(tokens, sizeof *tokens);
-		return e;
-	}
-	*result = c.result;
-	return ERR_OK;
+	return auth_device_exchange_async(db, client_id, device_code, client, result, tokens, NULL, NULL,
+					  &pending);
 }
 
 /* ---- the member's side ---- */

@@ -133,10 +133,37 @@ static bool device_text_ok(const char *s)
 
 /* ---- POST /oauth/device_authorization (RFC 8628 section 3.1) ---- */
 
+/* An authorization waiting for its commit (the connection is suspended). */
+struct pending_grant {
+	struct http_req *req;
+	struct auth_device_grant g;
+};
+
+static void grant_committed(void *arg, enum err e)
+{
+	struct pending_grant *p = arg;
+	struct http_req *req = p->req;
+	if (e != ERR_OK) {
+		http_reply_problem(req, e, NULL);
+	} else {
+		char complete[700];
+		snprintf(complete, sizeof complete, "%s%cuser_code=%s", auth_settings.verification_uri,
+			 strchr(auth_settings.verification_uri, '?') ? '&' : '?', p->g.user_code);
+		http_reply_json(req, 200,
+				json_pack("{s:s, s:s, s:s, s:s, s:I, s:I}", "device_code", p->g.device_code,
+					  "user_code", p->g.user_code, "verification_uri",
+					  auth_settings.verification_uri, "verification_uri_complete",
+					  complete, "expires_in", (json_int_t)p->g.expires_in, "interval",
+					  (json_int_t)p->g.interval));
+	}
+	sodium_memzero(&p->g, sizeof p->g);
+	free(p);
+	http_deferred_done(req);
+}
+
 static void device_authorization(struct http_req *req)
 {
 	struct auth_oauth_client cl;
-	struct auth_device_grant g;
 	bool found = false;
 	struct db *db = db_thread();
 	if (!db) {
@@ -158,22 +185,19 @@ static void device_authorization(struct http_req *req)
 			    "device_name, device_model and device_id are 1 to 64 characters without control characters");
 		return;
 	}
-	struct auth_device_request in = {cl.id, SCOPE, name, model, ref, http_client_addr(req)};
-	enum err e = auth_device_authorize(db, &in, &g);
-	if (e != ERR_OK) {
-		http_reply_problem(req, e, NULL);
+	struct pending_grant *p = calloc(1, sizeof *p);
+	if (!p) {
+		http_reply_problem(req, ERR_NOMEM, NULL);
 		return;
 	}
-	char complete[700];
-	snprintf(complete, sizeof complete, "%s%cuser_code=%s", auth_settings.verification_uri,
-		 strchr(auth_settings.verification_uri, '?') ? '&' : '?', g.user_code);
-	http_reply_json(req, 200,
-			json_pack("{s:s, s:s, s:s, s:s, s:I, s:I}", "device_code", g.device_code,
-				  "user_code", g.user_code, "verification_uri",
-				  auth_settings.verification_uri, "verification_uri_complete", complete,
-				  "expires_in", (json_int_t)g.expires_in, "interval",
-				  (json_int_t)g.interval));
-	sodium_memzero(&g, sizeof g);
+	p->req = req;
+	struct auth_device_request in = {cl.id, SCOPE, name, model, ref, http_client_addr(req)};
+	/* Suspend first: the writer may answer before this function returns. */
+	http_defer(req);
+	bool pending = false;
+	enum err e = auth_device_authorize_async(db, &in, &p->g, grant_committed, p, &pending);
+	if (!pending)
+		grant_committed(p, e);
 }
 
 /* ---- POST /oauth/token ---- */
@@ -187,27 +211,14 @@ static void reply_tokens(struct http_req *req, struct auth_tokens *t)
 	sodium_memzero(t, sizeof *t);
 }
 
-static void token_device_code(struct http_req *req, struct db *db)
+/* The answer to a poll; `t` holds the tokens of AUTH_POLL_TOKENS (NULL otherwise). */
+static void reply_poll(struct http_req *req, enum auth_poll result, struct auth_tokens *t)
 {
-	struct auth_oauth_client cl;
-	struct auth_tokens t;
-	bool found = false;
-	enum auth_poll result = AUTH_POLL_INVALID;
-	if (!client_or_reply(req, db, AUTH_GRANT_DEVICE_CODE, true, &cl, &found))
-		return;
-	const char *code = http_form(req, "device_code");
-	if (!code || !code[0]) {
-		oauth_error(req, 400, "invalid_request", "device_code is required");
-		return;
-	}
-	enum err e = auth_device_poll(db, cl.id, code, http_client_addr(req), &result, &t);
-	if (e != ERR_OK) {
-		http_reply_problem(req, e, NULL);
-		return;
-	}
 	switch (result) {
 	case AUTH_POLL_TOKENS:
-		reply_tokens(req, &t);
+		if (!t) /* only the exchange has tokens to give */
+			break;
+		reply_tokens(req, t);
 		return;
 	case AUTH_POLL_PENDING:
 		oauth_error(req, 400, "authorization_pending", "The member has not approved the code yet");
@@ -228,10 +239,95 @@ static void token_device_code(struct http_req *req, struct db *db)
 	oauth_error(req, 400, "invalid_grant", "The device code is unknown, already used or not this client's");
 }
 
+/* A token request waiting for its commit (the connection is suspended). */
+struct pending_tokens {
+	struct http_req *req;
+	enum auth_poll result;	/* the device_code grant's answer */
+	struct auth_tokens t;
+};
+
+/* A pending_tokens for `req`, whose connection is then suspended (the
+ * writer may answer before the handler returns); NULL after replying. */
+static struct pending_tokens *defer_tokens_or_reply(struct http_req *req)
+{
+	struct pending_tokens *p = calloc(1, sizeof *p);
+	if (!p) {
+		http_reply_problem(req, ERR_NOMEM, NULL);
+		return NULL;
+	}
+	p->req = req;
+	http_defer(req);
+	return p;
+}
+
+static void exchange_committed(void *arg, enum err e)
+{
+	struct pending_tokens *p = arg;
+	struct http_req *req = p->req;
+	if (e != ERR_OK)
+		http_reply_problem(req, e, NULL);
+	else
+		reply_poll(req, p->result, &p->t);
+	sodium_memzero(&p->t, sizeof p->t);
+	free(p);
+	http_deferred_done(req);
+}
+
+static void token_device_code(struct http_req *req, struct db *db)
+{
+	struct auth_oauth_client cl;
+	bool found = false;
+	enum auth_poll result = AUTH_POLL_INVALID;
+	if (!client_or_reply(req, db, AUTH_GRANT_DEVICE_CODE, true, &cl, &found))
+		return;
+	const char *code = http_form(req, "device_code");
+	if (!code || !code[0]) {
+		oauth_error(req, 400, "invalid_request", "device_code is required");
+		return;
+	}
+	/* Every answer but the exchange of an approved code is a read. */
+	enum err e = auth_device_poll_check(db, cl.id, code, &result);
+	if (e != ERR_OK) {
+		http_reply_problem(req, e, NULL);
+		return;
+	}
+	if (result != AUTH_POLL_TOKENS) {
+		reply_poll(req, result, NULL);
+		return;
+	}
+	struct pending_tokens *p = defer_tokens_or_reply(req);
+	if (!p)
+		return;
+	bool pending = false;
+	e = auth_device_exchange_async(db, cl.id, code, http_client_addr(req), &p->result, &p->t,
+				       exchange_committed, p, &pending);
+	if (!pending)
+		exchange_committed(p, e);
+}
+
+static void refresh_committed(void *arg, enum err e)
+{
+	struct pending_tokens *p = arg;
+	struct http_req *req = p->req;
+	if (e == ERR_REFRESH_TOKEN_INVALID)
+		oauth_error(req, 400, "invalid_grant",
+			    "The refresh token is unknown, expired, already used, its sign-in ended,"
+			    " or it was issued to another client");
+	else if (e == ERR_REFRESH_TOKEN_REUSED)
+		oauth_error(req, 400, "invalid_grant",
+			    "This refresh token was already exchanged; the sign-in was revoked");
+	else if (e != ERR_OK)
+		http_reply_problem(req, e, NULL);
+	else
+		reply_tokens(req, &p->t);
+	sodium_memzero(&p->t, sizeof p->t);
+	free(p);
+	http_deferred_done(req);
+}
+
 static void token_refresh(struct http_req *req, struct db *db)
 {
 	struct auth_oauth_client cl;
-	struct auth_tokens t;
 	bool found = false;
 	if (!client_or_reply(req, db, AUTH_GRANT_REFRESH_TOKEN, false, &cl, &found))
 		return;
@@ -245,22 +341,14 @@ static void token_refresh(struct http_req *req, struct db *db)
 		oauth_error(req, 400, "invalid_scope", "The only scope is \"hearth\"");
 		return;
 	}
-	enum err e = auth_refresh(db, refresh, http_client_addr(req), &t);
-	if (e == ERR_REFRESH_TOKEN_INVALID) {
-		oauth_error(req, 400, "invalid_grant",
-			    "The refresh token is unknown, expired, already used or its sign-in ended");
+	struct pending_tokens *p = defer_tokens_or_reply(req);
+	if (!p)
 		return;
-	}
-	if (e == ERR_REFRESH_TOKEN_REUSED) {
-		oauth_error(req, 400, "invalid_grant",
-			    "This refresh token was already exchanged; the sign-in was revoked");
-		return;
-	}
-	if (e != ERR_OK) {
-		http_reply_problem(req, e, NULL);
-		return;
-	}
-	reply_tokens(req, &t);
+	bool pending = false;
+	enum err e = auth_refresh_async(db, refresh, found ? cl.id : NULL, http_client_addr(req), &p->t,
+					refresh_committed, p, &pending);
+	if (!pending)
+		refresh_committed(p, e);
 }
 
 static void token(struct http_req *req)

@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "accounts/accounts.h"
 #include "auth/auth_int.h"
 #include "core/clock.h"
 #include "core/events.h"
@@ -29,6 +30,31 @@ static void read_device_row(struct db_stmt *st, void *row)
 	auth_copy_col(st, 6, r->last_network, sizeof r->last_network);
 	r->first_seen_at = db_column_int64(st, 7);
 	r->last_seen_at = db_column_int64(st, 8);
+}
+
+/* The name of the profile last used on device `r`, through the accounts
+ * area (its profiles are its own); `prev` (the row before, or NULL) often
+ * names the same profile and saves the lookup.  A profile deleted since is
+ * no longer named: id and name are left empty. */
+static enum err fill_profile_name(struct db *db, const char *account_id, struct auth_device_row *r,
+				  const struct auth_device_row *prev)
+{
+	struct acct_profile_brief p;
+	r->last_profile_name[0] = '\0';
+	if (!r->last_profile_id[0])
+		return ERR_OK;
+	if (prev && strcmp(prev->last_profile_id, r->last_profile_id) == 0) {
+		memcpy(r->last_profile_name, prev->last_profile_name, sizeof r->last_profile_name);
+		return ERR_OK;
+	}
+	enum err e = acct_profile_brief_get(db, account_id, r->last_profile_id, &p);
+	if (e == ERR_NOT_FOUND) {
+		r->last_profile_id[0] = '\0';
+		return ERR_OK;
+	}
+	if (e == ERR_OK)
+		snprintf(r->last_profile_name, sizeof r->last_profile_name, "%s", p.name);
+	return e;
 }
 
 enum err auth_devices_list(struct db *db, const char *account_id, int64_t limit,
@@ -65,6 +91,14 @@ enum err auth_devices_list(struct db *db, const char *account_id, int64_t limit,
 	e = auth_page_read(st, limit, sizeof **rows, read_device_row, &list, n, has_more);
 	db_done(st);
 	*rows = list;
+	for (size_t i = 0; e == ERR_OK && i < *n; i++)
+		e = fill_profile_name(db, account_id, &(*rows)[i], i ? &(*rows)[i - 1] : NULL);
+	if (e != ERR_OK) {
+		free(*rows);
+		*rows = NULL;
+		*n = 0;
+		*has_more = false;
+	}
 	return e;
 }
 

@@ -19,9 +19,10 @@ static json_t *opt_str(const char *s) { return s && s[0] ? json_string(s) : json
 
 static json_t *device_json(const struct auth_device_row *r, const char *current_device)
 {
-	return json_pack("{s:s, s:s, s:s, s:o, s:o, s:o, s:o, s:o, s:o, s:b}", "id", r->id, "name",
+	return json_pack("{s:s, s:s, s:s, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:b}", "id", r->id, "name",
 			 r->name, "type", r->type, "model", opt_str(r->model), "client_id",
 			 opt_str(r->client_id), "last_profile_id", opt_str(r->last_profile_id),
+			 "last_profile_name", opt_str(r->last_profile_name),
 			 "last_network", opt_str(r->last_network), "first_seen_at",
 			 time_json(r->first_seen_at), "last_active_at", time_json(r->last_seen_at),
 			 "current", current_device && strcmp(r->id, current_device) == 0);

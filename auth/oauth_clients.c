@@ -6,6 +6,8 @@
  * grants it may use.  Registering and disabling clients is a staff action;
  * the default database has one client to try the flow with.
  */
+#include <stdatomic.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -131,12 +133,53 @@ static void read_client(struct db_stmt *st, struct auth_oauth_client *c)
 	c->disabled_at = db_column_is_null(st, 6) ? 0 : db_column_int64(st, 6);
 }
 
+/* ---- the client cache ----
+ *
+ * Every OAuth request names its client, and reading the row was a read
+ * transaction of its own (a WAL read lock: fcntl calls, a B-tree descent)
+ * on each of them: 15% of a pending poll's CPU.  Clients are a handful of
+ * rows that change by staff action, so each server thread keeps the
+ * clients it looked up for revocation_cache_ms (--revocation-cache-ms, the
+ * staleness already allowed for sign-in state; 0 turns it off).  A change
+ * made by this process (disable, add) empties every thread's cache at once
+ * through an epoch; other processes' changes are seen within that time.
+ * Unknown ids are not cached, so made-up ids cannot fill it. */
+
+#define CLIENT_CACHE_SLOTS 8
+
+struct cached_client {
+	struct auth_oauth_client c;
+	int64_t loaded_ms;	/* monotonic */
+	uint64_t epoch;
+};
+
+static atomic_uint_fast64_t client_epoch = 1;
+static _Thread_local struct cached_client client_cache[CLIENT_CACHE_SLOTS];
+
+static void client_cache_bump(void) { atomic_fetch_add(&client_epoch, 1); }
+
+static struct cached_client *cache_slot(const char *id)
+{
+	uint32_t h = 2166136261u; /* FNV-1a */
+	for (const char *p = id; *p; p++)
+		h = (h ^ (unsigned char)*p) * 16777619u;
+	return &client_cache[h % CLIENT_CACHE_SLOTS];
+}
+
 enum err auth_oauth_client_get(struct db *db, const char *client_id, struct auth_oauth_client *out)
 {
 	struct db_stmt *st = NULL;
 	memset(out, 0, sizeof *out);
 	if (!client_id_ok(client_id))
 		return ERR_NOT_FOUND;
+	struct cached_client *slot = cache_slot(client_id);
+	int64_t mono = clock_mono_ms();
+	uint64_t epoch = atomic_load(&client_epoch);
+	if (auth_settings.revocation_cache_ms > 0 && slot->epoch == epoch &&
+	    mono - slot->loaded_ms < auth_settings.revocation_cache_ms && strcmp(slot->c.id, client_id) == 0) {
+		*out = slot->c;
+		return ERR_OK;
+	}
 	enum err e = db_prepare(db, "SELECT " CLIENT_COLUMNS " FROM oauth_clients WHERE id = ?1", &st);
 	if (e != ERR_OK)
 		return e;
@@ -145,6 +188,11 @@ enum err auth_oauth_client_get(struct db *db, const char *client_id, struct auth
 	if (e == ERR_OK)
 		read_client(st, out);
 	db_done(st);
+	if (e == ERR_OK) {
+		slot->c = *out;
+		slot->loaded_ms = mono;
+		slot->epoch = epoch;
+	}
 	return e;
 }
 
@@ -234,5 +282,8 @@ enum err auth_oauth_client_disable(struct db *db, const char *client_id, const c
 		return e;
 	out->active = false;
 	out->disabled_at = now;
+	/* Before the commit too: a lookup racing it may cache the old row
+	 * again, for at most revocation_cache_ms. */
+	client_cache_bump();
 	return events_emit(db, "oauth_client.disabled", client_id, json_pack("{s:s?}", "reason", reason));
 }

@@ -21,6 +21,7 @@
 #include <string.h>
 
 #include "auth/auth_int.h"
+#include "core/batch.h"
 #include "core/clock.h"
 #include "core/events.h"
 #include "core/log.h"
@@ -146,7 +147,7 @@ enum err auth_signin_create(struct db *db, const char *account_id, const struct 
 	ids_new("ses_", out->session_id, sizeof out->session_id);
 	e = db_prepare(db,
 		       "INSERT INTO sessions (id, account_id, device_id, created_at, last_used_at,"
-		       " last_network, expires_at) VALUES (?1, ?2, ?3, ?4, ?4, ?5, ?6)",
+		       " last_network, expires_at, client_id) VALUES (?1, ?2, ?3, ?4, ?4, ?5, ?6, ?7)",
 		       &st);
 	if (e != ERR_OK)
 		goto out;
@@ -156,6 +157,7 @@ enum err auth_signin_create(struct db *db, const char *account_id, const struct 
 	db_bind_int64(st, 4, now);
 	db_bind_text(st, 5, network);
 	db_bind_int64(st, 6, now + auth_settings.refresh_ttl_s);
+	db_bind_text(st, 7, dev->client_id);
 	e = db_step_done(st);
 	db_done(st);
 	if (e != ERR_OK)
@@ -180,10 +182,14 @@ out:
 /* ---- refresh ---- */
 
 struct refresh_ctx {
-	const char *hash;
-	const struct netaddr *client;
+	char hash[AUTH_SECRET_HASH_SIZE];
+	char client_id[AUTH_CLIENT_ID_MAX + 1];	/* the client the request named, "" for none */
+	struct netaddr client;
+	bool has_client;
 	struct auth_tokens *out;
 	bool reused;
+	auth_done_fn done;
+	void *done_ctx;
 };
 
 static enum err revoke_session_row(struct db *db, const char *session_id, const char *reason,
@@ -215,7 +221,7 @@ static enum err refresh_tx(struct db *db, void *arg)
 	memset(c->out, 0, sizeof *c->out);
 	enum err e = db_prepare(db,
 				"SELECT r.session_id, r.expires_at, r.rotated_at, s.account_id, s.device_id,"
-				" s.expires_at, s.revoked_at FROM refresh_tokens r"
+				" s.expires_at, s.revoked_at, s.client_id FROM refresh_tokens r"
 				" JOIN sessions s ON s.id = r.session_id WHERE r.token_hash = ?1",
 				&st);
 	if (e != ERR_OK)
@@ -238,6 +244,10 @@ static enum err refresh_tx(struct db *db, void *arg)
 		snprintf(device, sizeof device, "%s", db_column_text(st, 4));
 	int64_t session_expires = db_column_int64(st, 5);
 	bool revoked = !db_column_is_null(st, 6);
+	/* A sign-in of an OAuth client is refreshed by that client only (RFC
+	 * 6749 section 6); one without a client by anyone holding the token. */
+	const char *bound = db_column_text(st, 7);
+	bool other_client = bound && strcmp(bound, c->client_id) != 0;
 	db_done(st);
 
 	if (rotated) {
@@ -252,7 +262,7 @@ static enum err refresh_tx(struct db *db, void *arg)
 						  "refresh_reuse"));
 		return e;
 	}
-	if (revoked || token_expires <= now || session_expires <= now)
+	if (revoked || token_expires <= now || session_expires <= now || other_client)
 		return ERR_REFRESH_TOKEN_INVALID;
 
 	e = db_prepare(db, "UPDATE refresh_tokens SET rotated_at = ?2 WHERE token_hash = ?1", &st);
@@ -264,7 +274,7 @@ static enum err refresh_tx(struct db *db, void *arg)
 	db_done(st);
 	if (e != ERR_OK)
 		return e;
-	const char *network = network_of(c->client, netbuf, sizeof netbuf);
+	const char *network = network_of(c->has_client ? &c->client : NULL, netbuf, sizeof netbuf);
 	e = db_prepare(db,
 		       "UPDATE sessions SET expires_at = ?2, last_used_at = ?3, last_network = ?4"
 		       " WHERE id = ?1",
@@ -320,29 +330,66 @@ static bool refresh_shape_ok(const char *t)
 	return true;
 }
 
-enum err auth_refresh(struct db *db, const char *refresh_token, const struct netaddr *client,
-		      struct auth_tokens *out)
+/* What the caller learns of a refresh once its transaction ended. */
+static enum err refresh_finish(struct refresh_ctx *c, enum err e)
 {
-	char hash[AUTH_SECRET_HASH_SIZE];
+	sodium_memzero(c->hash, sizeof c->hash);
+	if (e == ERR_OK && c->reused) {
+		auth_revocation_bump();
+		log_warn("auth.refresh_token_reused", "note=\"the sign-in was revoked\"");
+		e = ERR_REFRESH_TOKEN_REUSED;
+	}
+	if (e != ERR_OK)
+		sodium_memzero(c->out, sizeof *c->out);
+	return e;
+}
+
+static void refresh_committed(void *arg, enum err e)
+{
+	struct refresh_ctx *c = arg;
+	e = refresh_finish(c, e);
+	c->done(c->done_ctx, e);
+	free(c);
+}
+
+enum err auth_refresh_async(struct db *db, const char *refresh_token, const char *client_id,
+			    const struct netaddr *client, struct auth_tokens *out, auth_done_fn done,
+			    void *done_ctx, bool *pending)
+{
+	*pending = false;
 	memset(out, 0, sizeof *out);
 	if (!refresh_token || !refresh_shape_ok(refresh_token))
 		return ERR_REFRESH_TOKEN_INVALID;
-	enum err e = auth_secret_hash("refresh", refresh_token, hash);
-	if (e != ERR_OK)
-		return e;
-	struct refresh_ctx c = {hash, client, out, false};
-	e = db_transaction(db, refresh_tx, &c);
+	struct refresh_ctx *c = calloc(1, sizeof *c);
+	if (!c)
+		return ERR_NOMEM;
+	enum err e = auth_secret_hash("refresh", refresh_token, c->hash);
 	if (e != ERR_OK) {
-		sodium_memzero(out, sizeof *out);
+		free(c);
 		return e;
 	}
-	if (c.reused) {
-		sodium_memzero(out, sizeof *out);
-		auth_revocation_bump();
-		log_warn("auth.refresh_token_reused", "note=\"the sign-in was revoked\"");
-		return ERR_REFRESH_TOKEN_REUSED;
+	snprintf(c->client_id, sizeof c->client_id, "%s", client_id ? client_id : "");
+	if (client) {
+		c->client = *client;
+		c->has_client = true;
 	}
-	return ERR_OK;
+	c->out = out;
+	c->done = done;
+	c->done_ctx = done_ctx;
+	if (done && batch_submit(refresh_tx, c, refresh_committed, c)) {
+		*pending = true;
+		return ERR_OK;
+	}
+	e = refresh_finish(c, batch_run(db, refresh_tx, c));
+	free(c);
+	return e;
+}
+
+enum err auth_refresh(struct db *db, const char *refresh_token, const struct netaddr *client,
+		      struct auth_tokens *out)
+{
+	bool pending = false;
+	return auth_refresh_async(db, refresh_token, NULL, client, out, NULL, NULL, &pending);
 }
 
 /* ---- revocation ---- */

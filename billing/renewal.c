@@ -504,16 +504,6 @@ struct batch_ctx {
 	bool needs_care;		/* a step failed without one: redo carefully (out) */
 };
 
-static enum err savepoint(struct db *db, const char *sql)
-{
-	struct db_stmt *st = NULL;
-	enum err e = db_prepare(db, sql, &st);
-	if (e == ERR_OK)
-		e = db_step_done(st);
-	db_done(st);
-	return e;
-}
-
 static enum err step_one(struct batch_ctx *b, const struct due_sub *r, int64_t now, struct pc_cache *pcs)
 {
 	struct db *db = b->run->db;
@@ -598,7 +588,7 @@ static enum err batch_tx(struct db *db, void *arg)
 		copy_text(b->next_id, sizeof b->next_id, r->id);
 		if (c->nerrored && has_errored(c, r->id))
 			continue;
-		if (b->careful && (e = savepoint(db, "SAVEPOINT renewal_step")) != ERR_OK)
+		if (b->careful && (e = db_run(db, "SAVEPOINT renewal_step")) != ERR_OK)
 			break;
 		enum err se = step_one(b, r, now, &pcs);
 		if (se != ERR_OK && !b->careful) {
@@ -615,14 +605,14 @@ static enum err batch_tx(struct db *db, void *arg)
 		}
 		if (se == ERR_OK) {
 			if (b->careful)
-				e = savepoint(db, "RELEASE renewal_step");
+				e = db_run(db, "RELEASE renewal_step");
 		} else {
 			char q[96];
 			log_error("billing.step_failed", "run=%s subscription=%s list=%d error=%s", c->stats.id,
 				  log_quote(r->id, q, sizeof q), (int)b->list, err_name(se));
-			e = savepoint(db, "ROLLBACK TO renewal_step");
+			e = db_run(db, "ROLLBACK TO renewal_step");
 			if (e == ERR_OK)
-				e = savepoint(db, "RELEASE renewal_step");
+				e = db_run(db, "RELEASE renewal_step");
 			b->counts.errors++;
 			if (c->errored && c->nerrored < ERRORED_MAX)
 				copy_text(c->errored[c->nerrored++], IDS_MAX, r->id);

@@ -100,6 +100,8 @@ static pthread_once_t sqlite_setup_once = PTHREAD_ONCE_INIT;
  * already initialised the call fails harmlessly. */
 static void sqlite_setup(void) { (void)sqlite3_config(SQLITE_CONFIG_MEMSTATUS, 0); }
 
+static int wal_hook(void *arg, sqlite3 *h, const char *name, int frames);
+
 enum err db_open(const struct db_options *o, struct db **out)
 {
 	struct db *db = calloc(1, sizeof *db);
@@ -128,7 +130,7 @@ enum err db_open(const struct db_options *o, struct db **out)
 	}
 	e = db_exec(db, pragmas);
 	if (e == ERR_OK && o->checkpoint_ms > 0)
-		sqlite3_wal_autocheckpoint(db->h, 0); /* the checkpoint thread does it */
+		sqlite3_wal_hook(db->h, wal_hook, NULL); /* replaces SQLite's automatic checkpoint */
 out:
 	if (e != ERR_OK) {
 		db_close(db);
@@ -167,16 +169,26 @@ static _Thread_local struct db *my_db;
  * copies them back into the database file (and fsyncs it) so the WAL can
  * start over.  SQLite runs one inside whichever commit pushes the WAL past
  * 1000 pages, so that request pays for everyone's writes: a single writer
- * batching many requests pays for all of them.  With checkpoint_ms > 0 the
- * connections never checkpoint and this thread runs a PASSIVE checkpoint
- * (it never blocks a reader or a writer) every checkpoint_ms while the WAL
- * has pages.  The next writer rewinds the WAL once everything in it is
- * copied and no reader still needs it.  Durability is untouched: a commit
- * is durable in the WAL before it is acknowledged; a checkpoint only
- * moves it.  Should readers keep the WAL from being copied for long, a
- * RESTART checkpoint (which waits for them, holding new writers back for
- * at most the busy timeout) bounds its size. */
+ * batching many requests (core/batch) makes the whole batch wait for it.
+ *
+ * With checkpoint_ms > 0 each connection's WAL hook replaces SQLite's: a
+ * commit that leaves CKPT_WAKE_FRAMES or more in the WAL wakes this
+ * thread, which runs a PASSIVE checkpoint (it never blocks a reader or a
+ * writer), and the thread also runs one every checkpoint_ms.  Beside a
+ * busy writer a checkpoint never catches up with the whole WAL, and the
+ * WAL file starts over from its beginning only after a checkpoint copied
+ * all of it, so it would grow without end (~870 MB in 6 s of device
+ * authorizations): a commit that leaves CKPT_BACKSTOP_FRAMES or more runs
+ * the (passive) checkpoint itself, copying the few pages the thread has
+ * not, and the next writer rewinds the file.  So the -wal file stays near
+ * CKPT_BACKSTOP_FRAMES pages (~16 MB) and commits seldom wait.  Durability
+ * is untouched: a commit is durable in the WAL before it is acknowledged;
+ * a checkpoint only moves it.  Should readers keep the WAL from being
+ * copied for long, a RESTART checkpoint (which waits for them, holding new
+ * writers back for at most the busy timeout) bounds its size. */
 
+#define CKPT_WAKE_FRAMES 256
+#define CKPT_BACKSTOP_FRAMES 4000
 #define CKPT_RESTART_FRAMES 262144 /* ~1 GiB of 4 KiB pages */
 
 static pthread_mutex_t ckpt_mu = PTHREAD_MUTEX_INITIALIZER;
@@ -184,18 +196,38 @@ static pthread_cond_t ckpt_cv = PTHREAD_COND_INITIALIZER;
 static pthread_t ckpt_thread;
 static bool ckpt_running, ckpt_stop;
 static long ckpt_ms; /* under ckpt_mu */
-static atomic_uint_fast64_t ckpt_count;
+static atomic_uint_fast64_t ckpt_count, ckpt_backstops;
+static atomic_bool ckpt_wanted;
+
+/* Every connection's WAL hook, after each commit (checkpoint_ms > 0). */
+static int wal_hook(void *arg, sqlite3 *h, const char *name, int frames)
+{
+	(void)arg;
+	if (frames >= CKPT_BACKSTOP_FRAMES) {
+		/* Busy: the thread is checkpointing; the next commit tries again. */
+		if (sqlite3_wal_checkpoint_v2(h, name, SQLITE_CHECKPOINT_PASSIVE, NULL, NULL) == SQLITE_OK)
+			atomic_fetch_add(&ckpt_backstops, 1);
+	} else if (frames >= CKPT_WAKE_FRAMES && !atomic_exchange(&ckpt_wanted, true)) {
+		pthread_mutex_lock(&ckpt_mu);
+		pthread_cond_signal(&ckpt_cv);
+		pthread_mutex_unlock(&ckpt_mu);
+	}
+	return SQLITE_OK;
+}
 
 static void *checkpointer(void *arg)
 {
 	struct db *db = arg;
 	pthread_mutex_lock(&ckpt_mu);
 	while (!ckpt_stop) {
-		struct timespec until;
-		clock_deadline_ms(&until, ckpt_ms);
-		pthread_cond_timedwait(&ckpt_cv, &ckpt_mu, &until);
+		if (!atomic_load(&ckpt_wanted)) {
+			struct timespec until;
+			clock_deadline_ms(&until, ckpt_ms);
+			pthread_cond_timedwait(&ckpt_cv, &ckpt_mu, &until);
+		}
 		if (ckpt_stop)
 			break;
+		atomic_store(&ckpt_wanted, false);
 		pthread_mutex_unlock(&ckpt_mu);
 		int log = 0, done = 0;
 		int rc = sqlite3_wal_checkpoint_v2(db->h, NULL, SQLITE_CHECKPOINT_PASSIVE, &log, &done);
@@ -260,6 +292,11 @@ static void checkpointer_stop(void)
 uint64_t db_checkpoints(void)
 {
 	return atomic_load(&ckpt_count);
+}
+
+uint64_t db_checkpoint_backstops(void)
+{
+	return atomic_load(&ckpt_backstops);
 }
 
 enum err db_configure(const struct db_options *o)
@@ -473,6 +510,16 @@ enum err db_exec(struct db *db, const char *sql)
 	return e;
 }
 
+enum err db_run(struct db *db, const char *sql)
+{
+	struct db_stmt *st = NULL;
+	enum err e = db_prepare(db, sql, &st);
+	if (e == ERR_OK)
+		e = db_step_done(st);
+	db_done(st);
+	return e;
+}
+
 enum err db_begin(struct db *db)
 {
 	db->nafter = 0;
@@ -569,6 +616,8 @@ static enum err savepoint_run(struct db *db, db_tx_fn fn, void *ctx)
 	enum err re = db_exec(db, "RELEASE hearth_tx");
 	return e != ERR_OK ? e : re;
 }
+
+bool db_in_transaction(void) { return in_write_turn || held_db != NULL; }
 
 enum err db_transaction(struct db *db, db_tx_fn fn, void *ctx)
 {

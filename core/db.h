@@ -44,7 +44,9 @@ struct db_options {
 	/* Storage upkeep off the committing thread: with SQLite, > 0 turns off
 	 * the WAL checkpoint a commit runs every 1000 pages, and a thread that
 	 * db_configure() starts (db_close_all() stops it) checkpoints every
-	 * checkpoint_ms instead, so no request waits for one.  0: SQLite's
+	 * checkpoint_ms and whenever commits have filled 256 WAL pages, so
+	 * requests seldom wait for one; a commit finishes one itself only past
+	 * 4000 pages, to keep the WAL file bounded (db.c).  0: SQLite's
 	 * automatic checkpoint in whichever connection commits. */
 	int checkpoint_ms;
 };
@@ -76,6 +78,9 @@ struct db *db_thread(void);
 /* Checkpoints the checkpoint thread has made that copied pages (for
  * metrics and tests). */
 uint64_t db_checkpoints(void);
+
+/* Checkpoints commits ran themselves because the WAL passed 4000 pages. */
+uint64_t db_checkpoint_backstops(void);
 
 /* Stop the checkpoint thread and close every per-thread connection (at
  * shutdown, after the threads stop). */
@@ -114,6 +119,10 @@ void db_done(struct db_stmt *st);
 
 /* Run a script of statements without parameters (migrations). */
 enum err db_exec(struct db *db, const char *sql);
+
+/* One statement without parameters (SAVEPOINT, RELEASE...), prepared once
+ * through the statement cache and stepped to its end. */
+enum err db_run(struct db *db, const char *sql);
 
 /* BEGIN IMMEDIATE / COMMIT / ROLLBACK. */
 enum err db_begin(struct db *db);
@@ -171,6 +180,10 @@ enum err db_deferred_commit(struct db *db);
 /* Roll back the thread's deferred transaction on `db`, if any, and end the
  * mode. */
 void db_deferred_rollback(struct db *db);
+
+/* True while the calling thread is inside db_transaction()'s function, or
+ * holds a deferred transaction open (db_defer_commit). */
+bool db_in_transaction(void);
 
 /* True when a table called `name` exists (a catalog query: each driver
  * asks its own catalog). */

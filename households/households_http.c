@@ -43,10 +43,8 @@ enum err hh_init(const struct config *cfg)
 		return e;
 	}
 	e = hh_sightings_start();
-	if (e == ERR_OK)
-		e = hh_slots_writer_start();
 	if (e != ERR_OK) {
-		log_error("households.start_failed", "note=\"cannot start the writer threads\"");
+		log_error("households.start_failed", "note=\"cannot start the sightings writer thread\"");
 		hh_shutdown();
 	}
 	return e;
@@ -54,7 +52,6 @@ enum err hh_init(const struct config *cfg)
 
 void hh_shutdown(void)
 {
-	hh_slots_writer_stop();
 	hh_sightings_stop();
 }
 

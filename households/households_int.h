@@ -336,11 +336,6 @@ enum err hh_playback_start_async(struct db *db, const char *account_id, const ch
 				 const char *profile_id, const struct netaddr *client,
 				 struct hh_decision *out, hh_gate_done done, void *ctx, bool *pending);
 
-/* Start and stop the writer thread that commits stream starts in batches
- * (group commit; playback.c).  Without it, each start commits alone. */
-enum err hh_slots_writer_start(void);
-void hh_slots_writer_stop(void);
-
 /* Heartbeat slot `slot_id` of `account_id`: *expires_at gets the new
  * deadline.  ERR_NOT_FOUND; ERR_INVALID_STATE when the slot already ended
  * (*end_reason, 24 bytes, says why). */

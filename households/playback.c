@@ -18,7 +18,6 @@
  *      (stream_limit_reached when full).
  * Every decision is a playback_decisions row with its reasons and inputs.
  */
-#include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -27,6 +26,7 @@
 #include "accounts/accounts.h"
 #include "auth/auth.h"
 #include "billing/billing.h"
+#include "core/batch.h"
 #include "core/clock.h"
 #include "core/events.h"
 #include "core/log.h"
@@ -297,167 +297,28 @@ static enum err slot_tx(struct db *db, void *arg)
 /* ---- group commit ----
  *
  * Taking a slot is a write transaction, and a durable commit waits for the
- * disk (an fsync of the WAL, milliseconds).  One transaction per start
- * would cap a process at one start per fsync, and threads waiting on each
- * other's BEGIN IMMEDIATE sleep in SQLite's busy handler.  So starts are
- * queued to one writer thread that runs every start waiting at that moment
- * in one transaction, one after the other (each sees the slots the ones
- * before it took: the cap holds exactly as with one transaction each), and
- * commits once for all of them.  Other processes still serialize with it
- * on BEGIN IMMEDIATE.  A failed batch fails every start in it; the
- * transaction is retried on a busy database like any other. */
+ * disk.  So slots are taken through core/batch's writer, which runs every
+ * start waiting at that moment in one transaction, one after the other,
+ * each in its own savepoint (each sees the slots the ones before it took:
+ * the cap holds exactly as with one transaction each), and commits once
+ * for all of them.  Other processes still serialize with it on BEGIN
+ * IMMEDIATE.  Without a running writer (tools, unit tests) a start is its
+ * own transaction. */
 
-#define BATCH_MAX 256
-
+/* An asynchronous start (hh_playback_start_async): its context lives on the
+ * heap until the writer has told `cb`. */
 struct slot_job {
-	struct gate_ctx *gc;
-	enum err result;
-	bool done;
-	pthread_cond_t cv;	/* its own: a commit wakes exactly the starts it carried */
-	/* An asynchronous start (hh_playback_start_async) is told by `cb` on the
-	 * writer thread instead; the job and its context are then on the heap. */
 	hh_gate_done cb;
 	void *cb_ctx;
-	struct gate_ctx own;
+	struct gate_ctx gc;
 	char network[NETADDR_STRLEN];
-	struct slot_job *next;
 };
 
-
-static pthread_mutex_t q_mu = PTHREAD_MUTEX_INITIALIZER;
-static pthread_cond_t q_work = PTHREAD_COND_INITIALIZER;
-static struct slot_job *q_head, *q_tail;
-static bool q_running, q_stop;
-static pthread_t q_thread;
-
-struct batch {
-	struct slot_job *jobs;
-};
-
-static enum err batch_tx(struct db *db, void *arg)
+static void slot_committed(void *arg, enum err e)
 {
-	struct batch *b = arg;
-	enum err e = ERR_OK;
-	for (struct slot_job *j = b->jobs; j && e == ERR_OK; j = j->next)
-		e = slot_tx(db, j->gc);
-	return e;
-}
-
-static void *slot_writer(void *arg)
-{
-	(void)arg;
-	pthread_mutex_lock(&q_mu);
-	for (;;) {
-		while (!q_head && !q_stop)
-			pthread_cond_wait(&q_work, &q_mu);
-		if (!q_head && q_stop)
-			break;
-		struct slot_job *jobs = q_head, *last = q_head;
-		for (int n = 1; n < BATCH_MAX && last->next; n++)
-			last = last->next;
-		q_head = last->next;
-		if (!q_head)
-			q_tail = NULL;
-		last->next = NULL;
-		pthread_mutex_unlock(&q_mu);
-		struct db *db = db_thread();
-		struct batch b = {jobs};
-		/* Each start's clock is the batch's: what "now" means for expiry. */
-		enum err e = db ? db_transaction(db, batch_tx, &b) : ERR_DB;
-		/* Asynchronous starts first, outside the lock: they reply now. */
-		struct slot_job *waiting = NULL;
-		for (struct slot_job *j = jobs, *next; j; j = next) {
-			next = j->next;
-			if (j->cb) {
-				j->cb(j->cb_ctx, e);
-				free(j);
-			} else {
-				j->next = waiting;
-				waiting = j;
-			}
-		}
-		pthread_mutex_lock(&q_mu);
-		for (struct slot_job *j = waiting, *next; j; j = next) {
-			next = j->next; /* the waiter may leave as soon as it is signalled */
-			j->result = e;
-			j->done = true;
-			pthread_cond_signal(&j->cv);
-		}
-	}
-	pthread_mutex_unlock(&q_mu);
-	return NULL;
-}
-
-enum err hh_slots_writer_start(void)
-{
-	if (q_running)
-		return ERR_OK;
-	q_stop = false;
-	if (pthread_create(&q_thread, NULL, slot_writer, NULL) != 0)
-		return ERR_INTERNAL;
-	q_running = true;
-	return ERR_OK;
-}
-
-void hh_slots_writer_stop(void)
-{
-	if (!q_running)
-		return;
-	pthread_mutex_lock(&q_mu);
-	q_stop = true;
-	pthread_cond_signal(&q_work);
-	pthread_mutex_unlock(&q_mu);
-	pthread_join(q_thread, NULL);
-	q_running = false;
-}
-
-/* Take a slot through the writer, or directly when it is not running
- * (tools and unit tests) or when this thread holds the write turn in a
- * deferred commit (core/db.h: the writer would wait for it forever). */
-static enum err take_slot(struct db *db, struct gate_ctx *gc)
-{
-	pthread_mutex_lock(&q_mu);
-	if (!q_running || q_stop || db_deferred_is_open()) {
-		pthread_mutex_unlock(&q_mu);
-		return db_transaction(db, slot_tx, gc);
-	}
-	struct slot_job job;
-	memset(&job, 0, sizeof job);
-	job.gc = gc;
-	pthread_cond_init(&job.cv, NULL);
-	if (q_tail)
-		q_tail->next = &job;
-	else
-		q_head = &job;
-	q_tail = &job;
-	pthread_cond_signal(&q_work);
-	while (!job.done)
-		pthread_cond_wait(&job.cv, &q_mu);
-	pthread_mutex_unlock(&q_mu);
-	pthread_cond_destroy(&job.cv);
-	/* The writer unlinked the job before setting done, so no queue pointer
-	 * refers to it any more. */
-	return job.result; // NOLINT(clang-analyzer-core.StackAddressEscape): dequeued before done (above)
-}
-
-/* Queue `job` (heap, with its callback) for the writer; false when the
- * writer is not running. */
-static bool queue_async(struct slot_job *job)
-{
-	pthread_mutex_lock(&q_mu);
-	if (!q_running || q_stop) {
-		pthread_mutex_unlock(&q_mu);
-		return false;
-	}
-	job->next = NULL;
-	if (q_tail)
-		q_tail->next = job;
-	else
-		q_head = job;
-	q_tail = job;
-	pthread_cond_signal(&q_work);
-	pthread_mutex_unlock(&q_mu);
-	return true;
+	struct slot_job *job = arg;
+	job->cb(job->cb_ctx, e);
+	free(job);
 }
 
 /* ---- deciding ---- */
@@ -711,17 +572,16 @@ static enum err start(struct db *db, const char *account_id, const char *device_
 			return ERR_NOMEM;
 		job->cb = cb;
 		job->cb_ctx = cb_ctx;
-		job->own = gc;
+		job->gc = gc;
 		memcpy(job->network, network, sizeof job->network);
-		job->own.network = job->network;
-		job->gc = &job->own;
-		if (queue_async(job)) {
+		job->gc.network = job->network;
+		if (batch_submit(slot_tx, &job->gc, slot_committed, job)) {
 			*pending = true;
 			return ERR_OK;
 		}
 		free(job);
 	}
-	return take_slot(db, &gc);
+	return batch_run(db, slot_tx, &gc);
 }
 
 enum err hh_playback_start(struct db *db, const char *account_id, const char *device_id,

@@ -17,6 +17,7 @@
 #include "auth/auth.h"
 #include "billing/billing.h"
 #include "billing/renewal.h"
+#include "core/batch.h"
 #include "core/clock.h"
 #include "core/config.h"
 #include "core/db.h"
@@ -158,9 +159,17 @@ int main(int argc, char **argv)
 	sigaddset(&set, SIGINT);
 	pthread_sigmask(SIG_BLOCK, &set, NULL);
 	signal(SIGPIPE, SIG_IGN);
-	/* After the mask: hh_init starts the sightings writer thread. */
+	/* After the mask: the group-commit writer (core/batch.h) that write
+	 * requests share, and hh_init's sightings writer thread. */
+	if (batch_start(NULL) != ERR_OK) {
+		fprintf(stderr, "hearthd: cannot start the database writer thread\n");
+		auth_shutdown();
+		db_close_all();
+		return 1;
+	}
 	if (hh_init(&cfg) != ERR_OK) {
 		fprintf(stderr, "hearthd: a household setting is malformed; the log above says which\n");
+		batch_stop();
 		auth_shutdown();
 		db_close_all();
 		return 2;
@@ -185,6 +194,8 @@ int main(int argc, char **argv)
 
 	if (bill_scheduler_start(cfg.billing_interval_s, (int)cfg.billing_batch, cfg.billing_cache_mb) != ERR_OK) {
 		fprintf(stderr, "hearthd: cannot start the billing thread\n");
+		batch_stop();
+		hh_shutdown();
 		auth_shutdown();
 		db_close_all();
 		return 1;
@@ -195,6 +206,7 @@ int main(int argc, char **argv)
 	if (server_start(&cfg, &srv, &port) != ERR_OK) {
 		fprintf(stderr, "hearthd: cannot listen on %s\n", cfg.listen);
 		bill_scheduler_stop();
+		batch_stop();
 		hh_shutdown();
 		auth_shutdown();
 		db_close_all();
@@ -204,6 +216,7 @@ int main(int argc, char **argv)
 		fprintf(stderr, "hearthd: cannot write %s: %s\n", cfg.port_file, strerror(errno));
 		server_shutdown(srv, 0);
 		bill_scheduler_stop();
+		batch_stop();
 		hh_shutdown();
 		auth_shutdown();
 		db_close_all();
@@ -214,6 +227,8 @@ int main(int argc, char **argv)
 	log_info("server.stopping", "signal=%s", sig == SIGTERM ? "TERM" : "INT");
 	server_shutdown(srv, 30000);
 	bill_scheduler_stop();
+	/* After the server, whose deferred replies wait for the writer. */
+	batch_stop();
 	/* After the server: the last sightings counted are written. */
 	hh_shutdown();
 	auth_shutdown();

@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/batch.h"
 #include "core/db.h"
 #include "server/server_int.h"
 
@@ -163,6 +164,16 @@ char *metrics_render(size_t *len)
 	put(&b, "# HELP hearth_db_checkpoints_total WAL checkpoints the checkpoint thread made that copied pages.\n"
 		"# TYPE hearth_db_checkpoints_total counter\nhearth_db_checkpoints_total %llu\n",
 	    (unsigned long long)db_checkpoints());
+	put(&b, "# HELP hearth_db_checkpoint_backstops_total Checkpoints a commit ran itself because the WAL passed 4000 pages.\n"
+		"# TYPE hearth_db_checkpoint_backstops_total counter\nhearth_db_checkpoint_backstops_total %llu\n",
+	    (unsigned long long)db_checkpoint_backstops());
+	uint64_t jobs = 0, batches = 0;
+	batch_stats(&jobs, &batches);
+	put(&b, "# HELP hearth_db_group_commit_jobs_total Writes committed through the group-commit writer.\n"
+		"# TYPE hearth_db_group_commit_jobs_total counter\nhearth_db_group_commit_jobs_total %llu\n"
+		"# HELP hearth_db_group_commit_batches_total Transactions (and fsyncs) of the group-commit writer.\n"
+		"# TYPE hearth_db_group_commit_batches_total counter\nhearth_db_group_commit_batches_total %llu\n",
+	    (unsigned long long)jobs, (unsigned long long)batches);
 	if (b.failed) {
 		free(b.p);
 		return NULL;

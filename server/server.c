@@ -233,13 +233,37 @@ void http_reply_problem(struct http_req *r, enum err e, const char *detail)
 	http_reply_problem_ext(r, e, detail, NULL);
 }
 
+/* True when `s` goes into a JSON string as it is (no quote, backslash or
+ * control character to escape). */
+static bool json_plain(const char *s)
+{
+	for (; *s; s++)
+		if (*s == '"' || *s == '\\' || (unsigned char)*s < 0x20)
+			return false;
+	return true;
+}
+
 void http_reply_oauth_error(struct http_req *r, int status, const char *error,
 			    const char *description)
 {
-	json_t *doc = json_pack("{s:s, s:s}", "error", error, "error_description",
-				description ? description : error);
-	char *text = doc ? json_dumps(doc, JSON_COMPACT) : NULL;
-	json_decref(doc);
+	const char *desc = description ? description : error;
+	char *text = NULL;
+	/* Every poll of a pending device code ends here: the handlers' own
+	 * strings need no escaping, so format them without building a JSON
+	 * tree (the same bytes as json_dumps, JSON_COMPACT). */
+	if (json_plain(error) && json_plain(desc)) {
+		size_t cap = strlen(error) + strlen(desc) + sizeof "{\"error\":\"\",\"error_description\":\"\"}";
+		text = malloc(cap);
+		if (text && snprintf(text, cap, "{\"error\":\"%s\",\"error_description\":\"%s\"}", error,
+				     desc) >= (int)cap) {
+			free(text);
+			text = NULL;
+		}
+	} else {
+		json_t *doc = json_pack("{s:s, s:s}", "error", error, "error_description", desc);
+		text = doc ? json_dumps(doc, JSON_COMPACT) : NULL;
+		json_decref(doc);
+	}
 	if (!text) {
 		http_reply_problem(r, ERR_NOMEM, NULL);
 		return;

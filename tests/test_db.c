@@ -755,6 +755,42 @@ START_TEST(the_checkpoint_thread_copies_the_wal_instead_of_the_commits)
 }
 END_TEST
 
+/* Under sustained writes the -wal file stays bounded: the checkpoint
+ * thread alone never catches up with a busy writer, and the WAL starts
+ * over only after a complete checkpoint, so past 4000 pages a commit
+ * finishes one itself.  40 MB written; the file stays near 16 MB. */
+START_TEST(the_wal_stays_bounded_under_sustained_writes)
+{
+	struct db_options o;
+	db_options_init(&o);
+	o.path = u.path;
+	o.checkpoint_ms = 20;
+	ck_assert_int_eq(db_configure(&o), ERR_OK);
+	struct db *db = db_thread();
+	ck_assert_ptr_nonnull(db);
+	char wal[96];
+	snprintf(wal, sizeof wal, "%s-wal", u.path);
+	off_t most = 0;
+	for (int txn = 0; txn < 100; txn++) {
+		ck_assert_int_eq(db_exec(db, "BEGIN IMMEDIATE"), ERR_OK);
+		for (int i = 0; i < 100; i++) {
+			struct db_stmt *st = NULL;
+			ck_assert_int_eq(db_prepare(db, "INSERT INTO t (v, b) VALUES (?1, zeroblob(4000))", &st), ERR_OK);
+			db_bind_int64(st, 1, txn * 1000 + i);
+			ck_assert_int_eq(db_step_done(st), ERR_OK);
+			db_done(st);
+		}
+		ck_assert_int_eq(db_exec(db, "COMMIT"), ERR_OK);
+		struct stat sb;
+		if (stat(wal, &sb) == 0 && sb.st_size > most)
+			most = sb.st_size;
+	}
+	ck_assert_int_eq(count_rows(db, "SELECT COUNT(*) FROM t"), 10000);
+	ck_assert_msg(most < 24 * 1024 * 1024, "the WAL file reached %lld bytes", (long long)most);
+	db_close_all();
+}
+END_TEST
+
 #define N(a) ((int)(sizeof(a) / sizeof((a)[0])))
 
 static Suite *db_suite(void)
@@ -799,6 +835,7 @@ static Suite *db_suite(void)
 	tcase_add_test(tc, transaction_gives_up_busy_when_the_lock_never_frees);
 	tcase_add_test(tc, each_thread_gets_its_own_connection);
 	tcase_add_test(tc, the_checkpoint_thread_copies_the_wal_instead_of_the_commits);
+	tcase_add_test(tc, the_wal_stays_bounded_under_sustained_writes);
 	tcase_add_test(tc, deferred_commit_keeps_every_transaction_open_until_the_commit);
 	tcase_add_test(tc, deferred_rollback_leaves_none_of_the_transactions);
 	tcase_add_test(tc, deferred_failures_roll_back_only_their_own_writes);

@@ -301,10 +301,57 @@ START_TEST(the_interval_never_outgrows_the_code)
 {
 	struct auth_device_grant g;
 	struct auth_tokens t;
+	char hash[AUTH_SECRET_HASH_SIZE];
+	int64_t interval = 0, last = 0;
 	authorize(&g, NULL);
 	for (int i = 0; i < 300; i++)
 		poll(g.device_code, &t);
-	ck_assert_int_eq(q_int("SELECT interval_s FROM device_authorizations", NULL), 600);
+	ck_assert_int_eq(auth_secret_hash("device_code", g.device_code, hash), ERR_OK);
+	ck_assert(auth_device_polls_get(hash, clock_now(), &interval, &last));
+	ck_assert_int_eq(interval, 600);
+	ck_assert_int_eq(last, clock_now());
+	/* Pending polls are reads: the row keeps the interval given out. */
+	ck_assert_int_eq(q_int("SELECT interval_s FROM device_authorizations", NULL), 5);
+	ck_assert_int_eq(q_int("SELECT COUNT(*) FROM device_authorizations WHERE last_poll_at IS NOT NULL", NULL), 0);
+	/* The entry goes with its code. */
+	clock_advance(600);
+	ck_assert(!auth_device_polls_get(hash, clock_now(), &interval, &last));
+}
+END_TEST
+
+/* Hashes that share a shard and a set of the poll table (their first
+ * bytes pick both), told apart by their tail. */
+static void same_set_hash(int i, char out[AUTH_SECRET_HASH_SIZE])
+{
+	snprintf(out, AUTH_SECRET_HASH_SIZE, "000000%026x%032x", (unsigned)i + 1, 0u);
+}
+
+START_TEST(the_poll_table_is_bounded_and_evicts_the_longest_idle)
+{
+	char h[10][AUTH_SECRET_HASH_SIZE];
+	int64_t now = clock_now(), interval = 0, last = 0;
+	/* Eight ways per set: the ninth code evicts the one polled longest ago. */
+	for (int i = 0; i < 9; i++) {
+		same_set_hash(i, h[i]);
+		ck_assert_int_eq(auth_device_polls_note(h[i], now + i, 5, now + 600), AUTH_POLL_PENDING);
+	}
+	ck_assert(!auth_device_polls_get(h[0], now + 9, &interval, &last));
+	for (int i = 1; i < 9; i++) {
+		ck_assert(auth_device_polls_get(h[i], now + 9, &interval, &last));
+		ck_assert_int_eq(last, now + i);
+	}
+	/* An evicted code only forgoes one slow_down: it starts again as pending. */
+	ck_assert_int_eq(auth_device_polls_note(h[0], now + 9, 5, now + 600), AUTH_POLL_PENDING);
+	ck_assert_int_eq(auth_device_polls_note(h[0], now + 10, 5, now + 600), AUTH_POLL_SLOW_DOWN);
+	/* Expired entries make room first, whatever their last poll. */
+	same_set_hash(9, h[9]);
+	ck_assert_int_eq(auth_device_polls_note(h[9], now + 11, 5, now + 12), AUTH_POLL_PENDING);
+	ck_assert_int_eq(auth_device_polls_note(h[1], now + 13, 5, now + 600), AUTH_POLL_PENDING);
+	ck_assert(!auth_device_polls_get(h[9], now + 13, &interval, &last));
+	ck_assert(auth_device_polls_get(h[1], now + 13, &interval, &last));
+	/* Forgotten entries are gone. */
+	auth_device_polls_forget(h[1]);
+	ck_assert(!auth_device_polls_get(h[1], now + 13, &interval, &last));
 }
 END_TEST
 
@@ -434,6 +481,7 @@ static Suite *device_flow_suite(void)
 	tcase_add_test(tc, user_codes_use_the_whole_alphabet_and_nothing_else);
 	tcase_add_test(tc, polling_walks_pending_slow_down_approval_and_single_use);
 	tcase_add_test(tc, the_interval_never_outgrows_the_code);
+	tcase_add_test(tc, the_poll_table_is_bounded_and_evicts_the_longest_idle);
 	tcase_add_test(tc, denied_expired_and_foreign_codes);
 	tcase_add_test(tc, wrong_confirmations_lock_a_code);
 	tcase_add_test(tc, the_web_confirm_token_is_single_use_and_short_lived);

@@ -12,6 +12,7 @@
  * The server trusts 127.0.0.1 as a proxy so that tests that count attempts
  * per network can come from their own X-Forwarded-For address.
  */
+#include <pthread.h>
 #include <sodium.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -339,6 +340,9 @@ START_TEST(the_device_name_defaults_to_the_client_name_and_a_chosen_profile_is_k
 	ck_assert_status(r, 200);
 	copy(profile, sizeof profile,
 	     json_string_value(json_object_get(json_array_get(json_object_get(r->json, "data"), 0), "id")));
+	char profile_name[256];
+	copy(profile_name, sizeof profile_name,
+	     json_string_value(json_object_get(json_array_get(json_object_get(r->json, "data"), 0), "name")));
 	api_resp_free(r);
 	authorize(NULL, &c);
 	snprintf(path, sizeof path, "/v1/device-codes/%s/approve", c.user_code);
@@ -356,6 +360,21 @@ START_TEST(the_device_name_defaults_to_the_client_name_and_a_chosen_profile_is_k
 	ck_assert_str_eq(db_column_text(st, 0), profile);
 	db_done(st);
 	db_close(db);
+	/* The registry names it (GET /v1/devices, last_profile_name). */
+	r = api_get(&srv, "/v1/devices", m.access);
+	ck_assert_status(r, 200);
+	json_t *data = json_object_get(r->json, "data"), *d;
+	size_t i;
+	bool seen = false;
+	json_array_foreach(data, i, d) {
+		if (strcmp(json_string_value(json_object_get(d, "type")), "tv") != 0)
+			continue;
+		ck_assert_str_eq(json_string_value(json_object_get(d, "last_profile_id")), profile);
+		ck_assert_str_eq(json_string_value(json_object_get(d, "last_profile_name")), profile_name);
+		seen = true;
+	}
+	ck_assert(seen);
+	api_resp_free(r);
 }
 END_TEST
 
@@ -545,22 +564,25 @@ START_TEST(slow_down_adds_five_seconds_that_stay)
 {
 	struct codes c;
 	authorize(NULL, &c);
-	ck_assert_int_eq(interval_of(c.user_code), 5);
+	static const char *const events_sql = "SELECT COUNT(*) FROM events WHERE type LIKE 'device_authorization.%'";
+	int64_t events = count(events_sql, NULL);
 	expect_poll(c.device_code, "authorization_pending");
-	expect_poll(c.device_code, "slow_down"); /* at once */
-	ck_assert_int_eq(interval_of(c.user_code), 10);
+	expect_poll(c.device_code, "slow_down"); /* at once: the interval is now 10 */
 	api_advance(&srv, 5);
-	expect_poll(c.device_code, "slow_down"); /* 5 s < 10 s */
-	ck_assert_int_eq(interval_of(c.user_code), 15);
+	expect_poll(c.device_code, "slow_down"); /* 5 s < 10 s: now 15 */
 	api_advance(&srv, 15);
 	expect_poll(c.device_code, "authorization_pending");
-	ck_assert_int_eq(interval_of(c.user_code), 15);
 	api_advance(&srv, 14);
-	expect_poll(c.device_code, "slow_down");
-	ck_assert_int_eq(interval_of(c.user_code), 20);
-	api_advance(&srv, 20);
+	expect_poll(c.device_code, "slow_down"); /* 14 s < 15 s: now 20 */
+	api_advance(&srv, 19);
+	expect_poll(c.device_code, "slow_down"); /* 19 s < 20 s: now 25 */
+	api_advance(&srv, 25);
 	expect_poll(c.device_code, "authorization_pending");
-	ck_assert_int_eq(interval_of(c.user_code), 20);
+	/* The pace lives in memory: polling wrote nothing (docs/device-login.md). */
+	ck_assert_int_eq(interval_of(c.user_code), 5);
+	ck_assert_int_eq(count("SELECT COUNT(*) FROM device_authorizations WHERE last_poll_at IS NOT NULL",
+			       NULL), 0);
+	ck_assert_int_eq(count(events_sql, NULL), events);
 }
 END_TEST
 
@@ -679,6 +701,208 @@ START_TEST(refresh_through_the_token_endpoint_rotates_and_detects_reuse)
 	api_resp_free(r);
 	ck_assert_int_eq(count("SELECT COUNT(*) FROM sessions WHERE account_id = ?1"
 			       " AND revoke_reason = 'refresh_reuse'", m.account), 1);
+}
+END_TEST
+
+/* The refresh token's chain: rotations not yet used, and whether its
+ * sign-in was revoked, to prove a refused refresh changed nothing. */
+static void refresh_state(const char *account, int64_t *live_tokens, int64_t *revoked)
+{
+	*live_tokens = count("SELECT COUNT(*) FROM refresh_tokens r JOIN sessions s ON s.id = r.session_id"
+			     " WHERE s.account_id = ?1 AND r.rotated_at IS NULL", account);
+	*revoked = count("SELECT COUNT(*) FROM sessions WHERE account_id = ?1 AND revoked_at IS NOT NULL",
+			 account);
+}
+
+static struct api_resp *refresh_as(const char *client, const char *refresh)
+{
+	char body[256] = "";
+	form_add(body, sizeof body, "grant_type", "refresh_token");
+	form_add(body, sizeof body, "refresh_token", refresh);
+	if (client)
+		form_add(body, sizeof body, "client_id", client);
+	return api_form(&srv, "/oauth/token", body);
+}
+
+START_TEST(a_refresh_token_is_refreshed_only_by_the_client_it_was_issued_to)
+{
+	struct member m;
+	struct codes c;
+	struct tv_tokens t;
+	int64_t live0, revoked0, live, revoked;
+	member_new(&m);
+	db_exec_sql("INSERT INTO oauth_clients (id, name, device_type, grant_types, active, created_at)"
+		    " VALUES ('console-app', 'Console', 'console', 'device_code refresh_token', 1, 0)"
+		    " ON CONFLICT (id) DO NOTHING");
+	authorize(NULL, &c);
+	approve(&m, c.user_code);
+	exchange(c.device_code, &t);
+	ck_assert_int_eq(count("SELECT COUNT(*) FROM sessions WHERE account_id = ?1 AND client_id = '" CLIENT "'",
+			       m.account), 1);
+	refresh_state(m.account, &live0, &revoked0);
+
+	/* Another registered client: invalid_grant (RFC 6749 section 6), nothing changes. */
+	struct api_resp *r = refresh_as("console-app", t.refresh);
+	assert_oauth_error(r, 400, "invalid_grant");
+	api_resp_free(r);
+	/* No client named: the token cannot be shown to be this client's. */
+	r = refresh_as(NULL, t.refresh);
+	assert_oauth_error(r, 400, "invalid_grant");
+	api_resp_free(r);
+	/* Nor through the member API, which names no client. */
+	r = api_json(&srv, "POST", "/v1/tokens/refresh", NULL, json_pack("{s:s}", "refresh_token", t.refresh));
+	ck_assert_problem(r, 401, "refresh_token_invalid");
+	api_resp_free(r);
+	refresh_state(m.account, &live, &revoked);
+	ck_assert_int_eq(live, live0);
+	ck_assert_int_eq(revoked, revoked0);
+
+	/* Its own client still refreshes it, and the new token stays bound. */
+	r = refresh_as(CLIENT, t.refresh);
+	ck_assert_status(r, 200);
+	char next[64];
+	copy(next, sizeof next, api_str(r, "refresh_token"));
+	api_resp_free(r);
+	r = refresh_as("console-app", next);
+	assert_oauth_error(r, 400, "invalid_grant");
+	api_resp_free(r);
+	r = refresh_as(CLIENT, next);
+	ck_assert_status(r, 200);
+	api_resp_free(r);
+}
+END_TEST
+
+START_TEST(a_member_sign_in_without_a_client_refreshes_as_before)
+{
+	char suffix[IDS_MAX], email[96], refresh[64];
+	ids_new("", suffix, sizeof suffix);
+	snprintf(email, sizeof email, "r%s@example.com", suffix);
+	struct api_resp *r = api_json(&srv, "POST", "/v1/accounts", NULL,
+				      json_pack("{s:s, s:s, s:s}", "email", email, "password", PASSWORD,
+						"country", "US"));
+	ck_assert_status(r, 201);
+	copy(refresh, sizeof refresh, api_str(r, "refresh_token"));
+	api_resp_free(r);
+	/* Unbound: the member API, and the token endpoint with or without a client. */
+	r = api_json(&srv, "POST", "/v1/tokens/refresh", NULL, json_pack("{s:s}", "refresh_token", refresh));
+	ck_assert_status(r, 200);
+	copy(refresh, sizeof refresh, api_str(r, "refresh_token"));
+	api_resp_free(r);
+	r = refresh_as(NULL, refresh);
+	ck_assert_status(r, 200);
+	copy(refresh, sizeof refresh, api_str(r, "refresh_token"));
+	api_resp_free(r);
+	r = refresh_as(CLIENT, refresh);
+	ck_assert_status(r, 200);
+	api_resp_free(r);
+}
+END_TEST
+
+/* ---- racing: writes share the group-commit writer's batches ------------- */
+
+#define RACERS 12
+
+struct racer {
+	pthread_barrier_t *go;
+	const char *body;	/* the form posted */
+	const char *path;
+	struct api_resp *resp;
+};
+
+static void *racer_main(void *arg)
+{
+	struct racer *r = arg;
+	pthread_barrier_wait(r->go);
+	r->resp = api_form(&srv, r->path, r->body);
+	return NULL;
+}
+
+/* POST `bodies[i]` to `path` from RACERS threads released together. */
+static void race(const char *path, const char *const *bodies, struct api_resp **out)
+{
+	pthread_t t[RACERS];
+	struct racer r[RACERS];
+	pthread_barrier_t go;
+	pthread_barrier_init(&go, NULL, RACERS);
+	for (int i = 0; i < RACERS; i++) {
+		r[i] = (struct racer){&go, bodies[i], path, NULL};
+		ck_assert_int_eq(pthread_create(&t[i], NULL, racer_main, &r[i]), 0);
+	}
+	for (int i = 0; i < RACERS; i++) {
+		pthread_join(t[i], NULL);
+		out[i] = r[i].resp;
+	}
+	pthread_barrier_destroy(&go);
+}
+
+START_TEST(a_batched_authorization_event_names_its_request)
+{
+	char rid[96], buf[96];
+	struct api_resp *r = api_form(&srv, "/oauth/device_authorization", "client_id=" CLIENT);
+	ck_assert_status(r, 200);
+	ck_assert_ptr_nonnull(api_header(r, "X-Request-Id", buf, sizeof buf));
+	copy(rid, sizeof rid, buf);
+	api_resp_free(r);
+	/* Written on the group-commit writer's thread, recorded with the id of
+	 * the request that asked for it. */
+	ck_assert_int_eq(count("SELECT COUNT(*) FROM events WHERE type = 'device_authorization.created'"
+			       " AND request_id = ?1", rid), 1);
+}
+END_TEST
+
+START_TEST(racing_authorizations_each_get_their_own_codes)
+{
+	const char *bodies[RACERS];
+	struct api_resp *rs[RACERS];
+	int64_t before = count("SELECT COUNT(*) FROM device_authorizations", NULL);
+	for (int i = 0; i < RACERS; i++)
+		bodies[i] = "client_id=" CLIENT "&device_name=Racer";
+	race("/oauth/device_authorization", bodies, rs);
+	for (int i = 0; i < RACERS; i++) {
+		ck_assert_status(rs[i], 200);
+		for (int j = 0; j < i; j++) {
+			ck_assert_str_ne(api_str(rs[i], "user_code"), api_str(rs[j], "user_code"));
+			ck_assert_str_ne(api_str(rs[i], "device_code"), api_str(rs[j], "device_code"));
+		}
+		/* Each answer names a committed row: it polls as pending at once. */
+		expect_poll(api_str(rs[i], "device_code"), "authorization_pending");
+	}
+	for (int i = 0; i < RACERS; i++)
+		api_resp_free(rs[i]);
+	ck_assert_int_eq(count("SELECT COUNT(*) FROM device_authorizations", NULL), before + RACERS);
+}
+END_TEST
+
+START_TEST(racing_exchanges_of_one_code_sign_in_once)
+{
+	struct member m;
+	struct codes c;
+	char body[512] = "";
+	const char *bodies[RACERS];
+	struct api_resp *rs[RACERS];
+	member_new(&m);
+	authorize(NULL, &c);
+	approve(&m, c.user_code);
+	form_add(body, sizeof body, "grant_type", GRANT);
+	form_add(body, sizeof body, "client_id", CLIENT);
+	form_add(body, sizeof body, "device_code", c.device_code);
+	for (int i = 0; i < RACERS; i++)
+		bodies[i] = body;
+	race("/oauth/token", bodies, rs);
+	/* Exchanges queued in one batch each see what the ones before took:
+	 * one gets tokens, every other finds the code spent. */
+	int tokens = 0;
+	for (int i = 0; i < RACERS; i++) {
+		if (rs[i]->status == 200)
+			tokens++;
+		else
+			assert_oauth_error(rs[i], 400, "invalid_grant");
+		api_resp_free(rs[i]);
+	}
+	ck_assert_int_eq(tokens, 1);
+	ck_assert_int_eq(count("SELECT COUNT(*) FROM sessions WHERE account_id = ?1 AND client_id = '" CLIENT "'",
+			       m.account), 1);
+	ck_assert_int_eq(count("SELECT COUNT(*) FROM devices WHERE account_id = ?1 AND type = 'tv'", m.account), 1);
 }
 END_TEST
 
@@ -1331,6 +1555,11 @@ static Suite *device_flow_suite(void)
 	tcase_add_test(tc, a_device_code_is_single_use);
 	tcase_add_test(tc, a_denied_code_gets_access_denied_for_good);
 	tcase_add_test(tc, refresh_through_the_token_endpoint_rotates_and_detects_reuse);
+	tcase_add_test(tc, a_refresh_token_is_refreshed_only_by_the_client_it_was_issued_to);
+	tcase_add_test(tc, a_member_sign_in_without_a_client_refreshes_as_before);
+	tcase_add_test(tc, a_batched_authorization_event_names_its_request);
+	tcase_add_test(tc, racing_authorizations_each_get_their_own_codes);
+	tcase_add_test(tc, racing_exchanges_of_one_code_sign_in_once);
 	tcase_add_test(tc, guessing_user_codes_on_the_api_is_throttled_per_member);
 	tcase_add_test(tc, guessing_user_codes_is_throttled_per_network);
 	tcase_add_test(tc, the_web_page_signs_a_tv_in);

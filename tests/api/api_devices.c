@@ -130,6 +130,7 @@ START_TEST(every_sign_in_creates_or_updates_a_device)
 	ck_assert(json_is_true(json_object_get(p, "current")));
 	ck_assert(json_is_null(json_object_get(p, "client_id")));
 	ck_assert(json_is_null(json_object_get(p, "last_profile_id")));
+	ck_assert(json_is_null(json_object_get(p, "last_profile_name")));
 	/* The network is a prefix, never the address. */
 	ck_assert_str_eq(json_string_value(json_object_get(p, "last_network")), "127.0.0.0/24");
 	ck_assert_ptr_null(strstr(r->body, "127.0.0.1"));
@@ -139,6 +140,84 @@ START_TEST(every_sign_in_creates_or_updates_a_device)
 	json_t *t = find(data, tv.device);
 	ck_assert(json_is_false(json_object_get(t, "current")));
 	api_resp_free(r);
+}
+END_TEST
+
+/* A TV signed in through the device login flow, approved for `profile_id`;
+ * its device id goes to `device`. */
+static void tv_by_device_flow(const struct signin *member, const char *profile_id, char device[IDS_MAX])
+{
+	char path[128], body[256];
+	struct api_resp *r = api_form(&srv, "/oauth/device_authorization", "client_id=hearth-tv-demo");
+	ck_assert_status(r, 200);
+	char code[64], user_code[16];
+	copy(code, sizeof code, api_str(r, "device_code"));
+	copy(user_code, sizeof user_code, api_str(r, "user_code"));
+	api_resp_free(r);
+	snprintf(path, sizeof path, "/v1/device-codes/%s/approve", user_code);
+	r = api_json(&srv, "POST", path, member->access, json_pack("{s:s}", "profile_id", profile_id));
+	ck_assert_status(r, 200);
+	api_resp_free(r);
+	snprintf(body, sizeof body,
+		 "grant_type=urn%%3Aietf%%3Aparams%%3Aoauth%%3Agrant-type%%3Adevice_code"
+		 "&client_id=hearth-tv-demo&device_code=%s", code);
+	r = api_form(&srv, "/oauth/token", body);
+	ck_assert_status(r, 200);
+	api_resp_free(r);
+	struct db *db = api_db(&srv);
+	struct db_stmt *st = NULL;
+	ck_assert_int_eq(db_prepare(db, "SELECT id FROM devices WHERE account_id = ?1 AND type = 'tv'", &st), ERR_OK);
+	db_bind_text(st, 1, member->account);
+	ck_assert_int_eq(db_step_row(st), ERR_OK);
+	copy(device, IDS_MAX, db_column_text(st, 0));
+	db_done(st);
+	db_close(db);
+}
+
+/* The listed device `id`'s last profile: its id and name (NULL for null). */
+static void expect_last_profile(const struct signin *member, const char *id, const char *profile,
+				const char *name)
+{
+	struct api_resp *r = list(member->access, NULL);
+	ck_assert_status(r, 200);
+	json_t *d = find(json_object_get(r->json, "data"), id);
+	ck_assert_ptr_nonnull(d);
+	json_t *pid = json_object_get(d, "last_profile_id"), *pname = json_object_get(d, "last_profile_name");
+	if (profile)
+		ck_assert_str_eq(json_string_value(pid), profile);
+	else
+		ck_assert(json_is_null(pid));
+	if (name)
+		ck_assert_str_eq(json_string_value(pname), name);
+	else
+		ck_assert(json_is_null(pname));
+	api_resp_free(r);
+}
+
+START_TEST(the_list_names_the_profile_last_used)
+{
+	struct signin m;
+	char profile[IDS_MAX], tv[IDS_MAX], path[128];
+	sign_up(&m);
+	struct api_resp *r = api_json(&srv, "POST", "/v1/profiles", m.access, json_pack("{s:s}", "name", "Kids room"));
+	ck_assert_status(r, 201);
+	copy(profile, sizeof profile, api_str(r, "id"));
+	api_resp_free(r);
+	tv_by_device_flow(&m, profile, tv);
+	expect_last_profile(&m, tv, profile, "Kids room");
+	/* A password sign-in has no profile: both null. */
+	expect_last_profile(&m, m.device, NULL, NULL);
+	/* The name is the profile's current one, read from the accounts area. */
+	snprintf(path, sizeof path, "/v1/profiles/%s", profile);
+	r = api_json(&srv, "PATCH", path, m.access, json_pack("{s:s}", "name", "Den"));
+	ck_assert_status(r, 200);
+	api_resp_free(r);
+	expect_last_profile(&m, tv, profile, "Den");
+	/* A deleted profile is no longer named. */
+	r = api_request(&srv, "DELETE", path, m.access, NULL, NULL, NULL);
+	ck_assert_status(r, 204);
+	api_resp_free(r);
+	expect_last_profile(&m, tv, NULL, NULL);
 }
 END_TEST
 
@@ -287,6 +366,7 @@ static Suite *devices_suite(void)
 	tcase_set_timeout(tc, 120);
 	tcase_add_test(tc, every_sign_in_creates_or_updates_a_device);
 	tcase_add_test(tc, devices_are_listed_in_pages);
+	tcase_add_test(tc, the_list_names_the_profile_last_used);
 	tcase_add_test(tc, revoking_a_device_signs_it_out);
 	tcase_add_test(tc, a_member_can_sign_out_the_device_in_hand);
 	tcase_add_test(tc, another_members_device_is_not_found_and_untouched);

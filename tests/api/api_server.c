@@ -178,6 +178,9 @@ START_TEST(metrics_count_what_was_served)
 	ck_assert_ptr_nonnull(strstr(r->body, "hearth_http_open_connections "));
 	ck_assert_ptr_nonnull(strstr(r->body, "hearth_db_busy_retries_total "));
 	ck_assert_ptr_nonnull(strstr(r->body, "hearth_db_checkpoints_total "));
+	ck_assert_ptr_nonnull(strstr(r->body, "hearth_db_checkpoint_backstops_total "));
+	ck_assert_ptr_nonnull(strstr(r->body, "hearth_db_group_commit_jobs_total "));
+	ck_assert_ptr_nonnull(strstr(r->body, "hearth_db_group_commit_batches_total "));
 	api_resp_free(r);
 }
 END_TEST
