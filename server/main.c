@@ -117,6 +117,18 @@ int main(int argc, char **argv)
 		fprintf(stderr, "hearthd: --test-clock-start needs --test-mode\n");
 		return 2;
 	}
+	/* Signals are taken synchronously by the main thread only: block them
+	 * before any thread starts so every thread inherits the mask (the
+	 * database's checkpoint thread starts with the database; a SIGTERM
+	 * delivered to a thread without the mask killed hearthd outright
+	 * instead of stopping it gently).  One sent while the database is
+	 * prepared waits, and stops hearthd as soon as it is up. */
+	sigset_t set;
+	sigemptyset(&set);
+	sigaddset(&set, SIGTERM);
+	sigaddset(&set, SIGINT);
+	pthread_sigmask(SIG_BLOCK, &set, NULL);
+	signal(SIGPIPE, SIG_IGN);
 	int rc = prepare_database(&cfg);
 	if (rc != 0)
 		return rc;
@@ -151,14 +163,6 @@ int main(int argc, char **argv)
 		return 2;
 	}
 
-	/* Signals are taken synchronously by the main thread only: block them
-	 * before any thread starts so every thread inherits the mask. */
-	sigset_t set;
-	sigemptyset(&set);
-	sigaddset(&set, SIGTERM);
-	sigaddset(&set, SIGINT);
-	pthread_sigmask(SIG_BLOCK, &set, NULL);
-	signal(SIGPIPE, SIG_IGN);
 	/* After the mask: the group-commit writer (core/batch.h) that write
 	 * requests share, and hh_init's sightings writer thread. */
 	if (batch_start(NULL) != ERR_OK) {
