@@ -960,22 +960,21 @@ static const struct {
 	 "SELECT COUNT(*) FROM accounts a WHERE (SELECT COUNT(*) FROM profiles p"
 	 " WHERE p.account_id = a.id AND p.is_owner = 1) <> 1"},
 	{"an account without its account.created event",
-	 "SELECT COUNT(*) FROM accounts a WHERE NOT EXISTS (SELECT 1 FROM events e"
-	 " WHERE e.type = 'account.created' AND e.subject = a.id)"},
+	 "SELECT COUNT(*) FROM accounts WHERE id NOT IN (SELECT subject FROM events WHERE type = 'account.created')"},
 	{"an account.created event without its account",
 	 "SELECT COUNT(*) FROM events e WHERE e.type = 'account.created'"
 	 " AND NOT EXISTS (SELECT 1 FROM accounts a WHERE a.id = e.subject)"},
 	{"a session without its device", "SELECT COUNT(*) FROM sessions s WHERE s.device_id IS NULL"
 					 " OR NOT EXISTS (SELECT 1 FROM devices d WHERE d.id = s.device_id)"},
 	{"a payment method without its event",
-	 "SELECT COUNT(*) FROM payment_methods p WHERE NOT EXISTS (SELECT 1 FROM events e"
-	 " WHERE e.type = 'payment_method.attached' AND e.subject = p.id)"},
+	 "SELECT COUNT(*) FROM payment_methods WHERE id NOT IN"
+	 " (SELECT subject FROM events WHERE type = 'payment_method.attached')"},
 	{"a subscription without a paid first invoice",
 	 "SELECT COUNT(*) FROM subscriptions s WHERE NOT EXISTS (SELECT 1 FROM invoices i"
 	 " WHERE i.subscription_id = s.id AND i.billing_reason = 'subscription_create' AND i.status = 'paid')"},
 	{"a subscription without its subscription.created event",
-	 "SELECT COUNT(*) FROM subscriptions s WHERE NOT EXISTS (SELECT 1 FROM events e"
-	 " WHERE e.type = 'subscription.created' AND e.subject = s.id)"},
+	 "SELECT COUNT(*) FROM subscriptions WHERE id NOT IN"
+	 " (SELECT subject FROM events WHERE type = 'subscription.created')"},
 	{"a subscription.created event without its subscription",
 	 "SELECT COUNT(*) FROM events e WHERE e.type = 'subscription.created'"
 	 " AND NOT EXISTS (SELECT 1 FROM subscriptions s WHERE s.id = e.subject)"},
@@ -1004,11 +1003,11 @@ static const struct {
 	{"an invoice without lines", "SELECT COUNT(*) FROM invoices i WHERE NOT EXISTS"
 				     " (SELECT 1 FROM invoice_lines l WHERE l.invoice_id = i.id)"},
 	{"a paid invoice without its invoice.paid event",
-	 "SELECT COUNT(*) FROM invoices i WHERE i.status = 'paid' AND NOT EXISTS (SELECT 1 FROM events e"
-	 " WHERE e.subject = i.id AND +e.type = 'invoice.paid')"},
+	 "SELECT COUNT(*) FROM invoices WHERE status = 'paid' AND id NOT IN"
+	 " (SELECT subject FROM events WHERE type = 'invoice.paid')"},
 	{"a successful charge without its payment.succeeded event",
-	 "SELECT COUNT(*) FROM payment_attempts p WHERE p.status = 'succeeded' AND NOT EXISTS"
-	 " (SELECT 1 FROM events e WHERE e.subject = p.id AND +e.type = 'payment.succeeded')"},
+	 "SELECT COUNT(*) FROM payment_attempts WHERE status = 'succeeded' AND id NOT IN"
+	 " (SELECT subject FROM events WHERE type = 'payment.succeeded')"},
 	{"a premium subscription without a paid upgrade invoice (or the reverse)",
 	 "SELECT COUNT(*) FROM subscriptions s WHERE (s.plan_code = 'premium') <> EXISTS (SELECT 1"
 	 " FROM invoices i WHERE i.subscription_id = s.id AND i.billing_reason = 'subscription_update'"
@@ -1021,8 +1020,10 @@ static const struct {
 	 " WHERE i.subscription_id = s.id AND i.period_start = s.current_period_start AND i.status = 'paid'"
 	 " AND i.billing_reason IN ('subscription_create', 'subscription_cycle'))"},
 	{"a renewal without its subscription.renewed event (or the reverse)",
-	 "SELECT COUNT(*) FROM subscriptions s WHERE (SELECT COUNT(*) FROM events e WHERE e.subject = s.id"
-	 " AND +e.type = 'subscription.renewed') <> (SELECT COUNT(*) FROM invoices i"
+	 "WITH renewed AS (SELECT subject, COUNT(*) AS n FROM events WHERE type = 'subscription.renewed'"
+	 " GROUP BY subject)"
+	 " SELECT COUNT(*) FROM subscriptions s LEFT JOIN renewed r ON r.subject = s.id"
+	 " WHERE COALESCE(r.n, 0) <> (SELECT COUNT(*) FROM invoices i"
 	 " WHERE i.subscription_id = s.id AND i.billing_reason = 'subscription_cycle')"},
 	{"a subscription still due at a clock move hearthd acknowledged",
 	 /* ?3: the latest move answered 200 (NULL before any) */
@@ -1036,8 +1037,7 @@ static const struct {
 	 "SELECT COUNT(*) FROM stream_slots s WHERE NOT EXISTS (SELECT 1 FROM playback_decisions d"
 	 " WHERE d.id = s.decision_id AND d.outcome = 'allowed' AND d.slot_id = s.id)"},
 	{"a stream slot without its stream.started event",
-	 "SELECT COUNT(*) FROM stream_slots s WHERE NOT EXISTS (SELECT 1 FROM events e"
-	 " WHERE e.subject = s.id AND +e.type = 'stream.started')"},
+	 "SELECT COUNT(*) FROM stream_slots WHERE id NOT IN (SELECT subject FROM events WHERE type = 'stream.started')"},
 	{"a device playing two streams at once",
 	 "SELECT COUNT(*) FROM (SELECT device_id FROM stream_slots WHERE ended_at IS NULL"
 	 " GROUP BY device_id HAVING COUNT(*) > 1)"},
