@@ -351,22 +351,36 @@ static const enum err outcome_errors[] = {
 	[HH_PROFILE_NOT_ALLOWED] = ERR_PROFILE_NOT_ALLOWED,
 };
 
+static json_t *decision_body(const struct hh_decision *d)
+{
+	return json_pack("{s:s, s:s, s:b, s:O, s:o, s:I}", "decision_id", d->id, "outcome",
+			 hh_outcome_name(d->outcome), "enforced", d->enforced, "reasons", d->reasons,
+			 "explanation", explain(d->reasons), "max_streams", (json_int_t)d->max_streams);
+}
+
+/* The 201 body of an allowed decision `d` (a new reference). */
+static json_t *allowed_body(const struct hh_decision *d, const char *profile)
+{
+	json_t *body = decision_body(d);
+	json_object_set_new(body, "stream",
+			    json_pack("{s:s, s:s, s:o, s:I}", "id", d->slot_id, "profile_id", profile,
+				      "expires_at", hh_time_json(d->slot_expires_at),
+				      "heartbeat_timeout_seconds",
+				      (json_int_t)hh_settings()->heartbeat_timeout_s));
+	return body;
+}
+
 /* Reply with decision `d` (released here). */
 static void reply_decision(struct http_req *req, struct hh_decision *d, const char *profile)
 {
-	json_t *body = json_pack("{s:s, s:s, s:b, s:O, s:o, s:I}", "decision_id", d->id, "outcome",
-				 hh_outcome_name(d->outcome), "enforced", d->enforced, "reasons", d->reasons,
-				 "explanation", explain(d->reasons), "max_streams", (json_int_t)d->max_streams);
-	switch (d->outcome) {
-	case HH_ALLOWED:
-		json_object_set_new(body, "stream",
-				    json_pack("{s:s, s:s, s:o, s:I}", "id", d->slot_id, "profile_id", profile,
-					      "expires_at", hh_time_json(d->slot_expires_at),
-					      "heartbeat_timeout_seconds",
-					      (json_int_t)hh_settings()->heartbeat_timeout_s));
+	if (d->outcome == HH_ALLOWED) {
+		json_t *body = allowed_body(d, profile);
 		hh_decision_release(d);
 		http_reply_json(req, 201, body);
 		return;
+	}
+	json_t *body = decision_body(d);
+	switch (d->outcome) {
 	case HH_STREAM_LIMIT_REACHED:
 		json_object_set(body, "active_streams", d->active_streams);
 		break;
@@ -398,19 +412,41 @@ struct pending_start {
 	struct http_req *req;
 	struct hh_decision d;
 	char account[48], device[48], profile[IDS_MAX]; /* as struct http_auth holds them */
+	/* The reply if the slot is taken, made on the request thread (see
+	 * hh_gate_ready): the writer then only hands it over. */
+	char *allowed_text;
+	size_t allowed_len;
 };
+
+static void start_ready(void *ctx, const struct hh_decision *d)
+{
+	struct pending_start *p = ctx;
+	json_t *body = allowed_body(d, p->profile);
+	p->allowed_text = json_dumps(body, JSON_COMPACT); /* as http_reply_json() dumps it */
+	p->allowed_len = p->allowed_text ? strlen(p->allowed_text) : 0;
+	json_decref(body);
+}
+
+static void pending_start_free(struct pending_start *p)
+{
+	free(p->allowed_text);
+	free(p);
+}
 
 static void start_committed(void *ctx, enum err e)
 {
 	struct pending_start *p = ctx;
-	if (e == ERR_OK) {
+	if (e == ERR_OK && p->d.outcome == HH_ALLOWED && p->allowed_text) {
+		hh_decision_release(&p->d);
+		http_reply_raw(p->req, 201, "application/json", p->allowed_text, p->allowed_len);
+	} else if (e == ERR_OK) {
 		reply_decision(p->req, &p->d, p->profile);
 	} else {
 		hh_decision_release(&p->d);
 		reply_start_error(p->req, e);
 	}
 	http_deferred_done(p->req);
-	free(p);
+	pending_start_free(p);
 }
 
 void hh_playback_start_parse(struct jv *v, const char **profile_id)
@@ -453,7 +489,7 @@ static void playback_start(struct http_req *req)
 	 * The server waits for no reply from this handler from here on. */
 	http_defer(req);
 	enum err e = hh_playback_start_async(db, p->account, p->device, p->profile, http_client_addr(req),
-					     &p->d, start_committed, p, &pending);
+					     &p->d, start_ready, start_committed, p, &pending);
 	if (pending)
 		return;
 	if (e == ERR_OK) {
@@ -463,7 +499,7 @@ static void playback_start(struct http_req *req)
 		reply_start_error(req, e);
 	}
 	http_deferred_done(req);
-	free(p);
+	pending_start_free(p);
 }
 
 static void playback_heartbeat(struct http_req *req)

@@ -303,7 +303,8 @@ struct hh_decision {
 	enum hh_outcome outcome;
 	bool enforced;
 	json_t *reasons;		/* owned: array of strings */
-	json_t *inputs;			/* owned: object */
+	json_t *inputs;			/* owned: object (NULL once a start that may take a
+					 * slot stored it as text) */
 	char slot_id[IDS_MAX];
 	int64_t slot_expires_at;
 	int64_t max_streams;
@@ -327,14 +328,25 @@ enum err hh_playback_start(struct db *db, const char *account_id, const char *de
  * transaction ended with `e` (ERR_OK: the decision in `out` is final). */
 typedef void (*hh_gate_done)(void *ctx, enum err e);
 
+/* Called on the caller's thread just before a start is queued for its
+ * slot, with the decision as it will be if the slot is taken (outcome
+ * allowed, the slot's id and expiry set; `inputs` already stored as text
+ * and NULL here), so that the caller can make its reply before the writer
+ * runs the transaction, and the writer, which every start waits on, does
+ * not.  The transaction may still end in stream_limit_reached. */
+typedef void (*hh_gate_ready)(void *ctx, const struct hh_decision *d);
+
 /* As hh_playback_start, but a start that takes a slot does not wait for
- * its commit: *pending is set and `done(ctx, e)` runs on the writer thread
- * once it committed (`out` and the three id strings must live until then).
- * Without the writer running, or for decisions without a slot, it returns
- * as hh_playback_start with *pending false and `done` is not called. */
+ * its commit: `ready(ctx, out)` (when not NULL) runs first, then *pending
+ * is set and `done(ctx, e)` runs on the writer thread once it committed
+ * (`out` and the three id strings must live until then).  Without the
+ * writer running, or for decisions without a slot, it returns as
+ * hh_playback_start with *pending false and `done` is not called (`ready`
+ * may have run). */
 enum err hh_playback_start_async(struct db *db, const char *account_id, const char *device_id,
 				 const char *profile_id, const struct netaddr *client,
-				 struct hh_decision *out, hh_gate_done done, void *ctx, bool *pending);
+				 struct hh_decision *out, hh_gate_ready ready, hh_gate_done done,
+				 void *ctx, bool *pending);
 
 /* Heartbeat slot `slot_id` of `account_id`: *expires_at gets the new
  * deadline.  ERR_NOT_FOUND; ERR_INVALID_STATE when the slot already ended

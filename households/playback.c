@@ -71,13 +71,19 @@ static unsigned device_bit(const char *type)
 
 /* ---- storing decisions ---- */
 
+/* `reasons` and `inputs` are the JSON texts stored (NULL: dumped here from
+ * the decision). */
 static enum err insert_decision(struct db *db, const char *account_id, const char *device_id,
 				const char *profile_id, const char *network, struct hh_decision *d,
-				int64_t now)
+				int64_t now, const char *reasons, const char *inputs)
 {
 	struct db_stmt *st = NULL;
-	char *reasons = json_dumps(d->reasons, JSON_COMPACT);
-	char *inputs = json_dumps(d->inputs, JSON_COMPACT | JSON_SORT_KEYS);
+	char *own_reasons = reasons ? NULL : json_dumps(d->reasons, JSON_COMPACT);
+	char *own_inputs = inputs ? NULL : json_dumps(d->inputs, JSON_COMPACT | JSON_SORT_KEYS);
+	if (!reasons)
+		reasons = own_reasons;
+	if (!inputs)
+		inputs = own_inputs;
 	enum err e = reasons && inputs ? ERR_OK : ERR_NOMEM;
 	if (e == ERR_OK)
 		e = db_prepare(db,
@@ -101,8 +107,8 @@ static enum err insert_decision(struct db *db, const char *account_id, const cha
 		e = db_step_done(st);
 	}
 	db_done(st);
-	free(reasons);
-	free(inputs);
+	free(own_reasons);
+	free(own_inputs);
 	return e;
 }
 
@@ -111,7 +117,23 @@ struct gate_ctx {
 	struct hh_decision *d;
 	int64_t now;
 	int64_t heartbeat_s;
+	/* A start that may take a slot (slot_tx) comes with what does not
+	 * depend on the stream count made on the request thread, so that the
+	 * writer, which every start waits on, does only the transaction's own
+	 * work: the slot's id, the reasons as stored, and the inputs as stored
+	 * without their first member, "active_streams" (keys are sorted, and
+	 * no other key sorts before it), which the transaction splices in. */
+	char slot_id[IDS_MAX];
+	char *reasons_text;		/* owned */
+	char *inputs_rest;		/* owned: the dump from after its '{' */
 };
+
+static void gate_ctx_release(struct gate_ctx *c)
+{
+	free(c->reasons_text);
+	free(c->inputs_rest);
+	c->reasons_text = c->inputs_rest = NULL;
+}
 
 /* A decision without a slot (and, for verification_required, its challenge). */
 static enum err refusal_tx(struct db *db, void *arg)
@@ -124,7 +146,7 @@ static enum err refusal_tx(struct db *db, void *arg)
 				      c->now, &c->d->challenge);
 	if (e == ERR_OK)
 		e = insert_decision(db, c->account_id, c->device_id, c->profile_id, c->network, c->d,
-				    c->now);
+				    c->now, NULL, NULL);
 	return e;
 }
 
@@ -201,30 +223,16 @@ static enum err active_streams(struct db *db, const char *account_id, json_t **o
 	return ERR_OK;
 }
 
-/* Run a slot UPDATE bound with the account (?1), now (?2) and, when not
- * NULL, a device (?3). */
-static enum err update_slots(struct db *db, const char *sql, const char *account_id,
-			     const char *device_id, int64_t now)
-{
-	struct db_stmt *st = NULL;
-	enum err e = db_prepare(db, sql, &st);
-	if (e != ERR_OK)
-		return e;
-	db_bind_text(st, 1, account_id);
-	db_bind_int64(st, 2, now);
-	if (device_id)
-		db_bind_text(st, 3, device_id);
-	e = db_step_done(st);
-	db_done(st);
-	return e;
-}
-
-/* Free expired slots, replace the device's own, count, and take a slot. */
+/* Free expired slots and replace the device's own, count the live ones, and
+ * take a slot: four statements, the fewest that keep the cap exact (the
+ * count and the insert are in the same transaction as every other start
+ * of the batch, after them). */
 static enum err slot_tx(struct db *db, void *arg)
 {
 	struct gate_ctx *c = arg;
 	struct hh_decision *d = c->d;
 	struct db_stmt *st = NULL;
+	char *inputs = NULL;
 	json_decref(d->active_streams);
 	d->active_streams = NULL;
 	d->slot_id[0] = '\0';
@@ -234,15 +242,24 @@ static enum err slot_tx(struct db *db, void *arg)
 	const char *last = n ? json_string_value(json_array_get(d->reasons, n - 1)) : NULL;
 	if (last && strcmp(last, "stream_limit_reached") == 0)
 		json_array_remove(d->reasons, n - 1);
-	enum err e = update_slots(db,
-				  "UPDATE stream_slots SET ended_at = expires_at, end_reason = 'heartbeat_timeout'"
-				  " WHERE account_id = ?1 AND ended_at IS NULL AND expires_at <= ?2",
-				  c->account_id, NULL, c->now);
-	if (e == ERR_OK)
-		e = update_slots(db,
-				 "UPDATE stream_slots SET ended_at = ?2, end_reason = 'replaced'"
-				 " WHERE account_id = ?1 AND device_id = ?3 AND ended_at IS NULL",
-				 c->account_id, c->device_id, c->now);
+	/* One pass over the account's live slots ends both the expired ones
+	 * (at their expiry) and the device's previous one: the same rows and
+	 * values as freeing the expired ones first and then replacing the
+	 * device's remaining live slot. */
+	enum err e = db_prepare(db,
+				"UPDATE stream_slots SET"
+				" ended_at = CASE WHEN expires_at <= ?2 THEN expires_at ELSE ?2 END,"
+				" end_reason = CASE WHEN expires_at <= ?2 THEN 'heartbeat_timeout' ELSE 'replaced' END"
+				" WHERE account_id = ?1 AND ended_at IS NULL AND (expires_at <= ?2 OR device_id = ?3)",
+				&st);
+	if (e != ERR_OK)
+		return e;
+	db_bind_text(st, 1, c->account_id);
+	db_bind_int64(st, 2, c->now);
+	db_bind_text(st, 3, c->device_id);
+	e = db_step_done(st);
+	db_done(st);
+	st = NULL;
 	if (e == ERR_OK)
 		e = db_prepare(db, "SELECT COUNT(*) FROM stream_slots WHERE account_id = ?1 AND ended_at IS NULL",
 			       &st);
@@ -252,23 +269,36 @@ static enum err slot_tx(struct db *db, void *arg)
 	e = db_step_row(st);
 	int64_t live = e == ERR_OK ? db_column_int64(st, 0) : 0;
 	db_done(st);
+	st = NULL;
 	if (e != ERR_OK)
 		return e;
-	json_object_set_new(d->inputs, "active_streams", json_integer(live));
+	if (!c->inputs_rest || !c->reasons_text)
+		return ERR_INTERNAL; /* slot_prepare() did not run */
+	size_t cap = strlen(c->inputs_rest) + 48;
+	inputs = malloc(cap);
+	if (!inputs)
+		return ERR_NOMEM;
+	int k = snprintf(inputs, cap, "{\"active_streams\":%lld%s%s", (long long)live,
+			 c->inputs_rest[0] == '}' ? "" : ",", c->inputs_rest);
+	if (k < 0 || (size_t)k >= cap) {
+		free(inputs);
+		return ERR_INTERNAL;
+	}
 	if (live >= d->max_streams) {
 		d->outcome = HH_STREAM_LIMIT_REACHED;
 		reason(d, "stream_limit_reached");
 		e = active_streams(db, c->account_id, &d->active_streams);
 		if (e == ERR_OK)
 			e = insert_decision(db, c->account_id, c->device_id, c->profile_id, c->network, d,
-					    c->now);
+					    c->now, NULL, inputs);
+		free(inputs);
 		return e;
 	}
-	e = ids_new("str_", d->slot_id, sizeof d->slot_id);
-	if (e != ERR_OK)
-		return e;
+	memcpy(d->slot_id, c->slot_id, sizeof d->slot_id);
 	d->slot_expires_at = c->now + c->heartbeat_s;
-	e = insert_decision(db, c->account_id, c->device_id, c->profile_id, c->network, d, c->now);
+	e = insert_decision(db, c->account_id, c->device_id, c->profile_id, c->network, d, c->now,
+			    c->reasons_text, inputs);
+	free(inputs);
 	if (e == ERR_OK)
 		e = db_prepare(db,
 			       "INSERT INTO stream_slots (id, account_id, device_id, profile_id, network,"
@@ -287,11 +317,52 @@ static enum err slot_tx(struct db *db, void *arg)
 	db_bind_int64(st, 8, d->slot_expires_at);
 	e = db_step_done(st);
 	db_done(st);
-	if (e == ERR_OK)
-		e = events_emit(db, "stream.started", d->slot_id,
-				json_pack("{s:s, s:s, s:s, s:s}", "account_id", c->account_id, "device_id",
-					  c->device_id, "profile_id", c->profile_id, "decision_id", d->id));
+	if (e == ERR_OK) {
+		const struct events_field payload[] = {
+			{"account_id", c->account_id, 0},
+			{"device_id", c->device_id, 0},
+			{"profile_id", c->profile_id, 0},
+			{"decision_id", d->id, 0},
+		};
+		e = events_emit_flat(db, "stream.started", d->slot_id, payload,
+				     sizeof payload / sizeof payload[0]);
+	}
 	return e;
+}
+
+/* Make what slot_tx needs that does not depend on the stream count (see
+ * struct gate_ctx), on the caller's thread.  The decision then holds the
+ * slot as it will be when the start is allowed. */
+static enum err slot_prepare(struct gate_ctx *c)
+{
+	struct hh_decision *d = c->d;
+	enum err e = ids_new("str_", c->slot_id, sizeof c->slot_id);
+	if (e != ERR_OK)
+		return e;
+	memcpy(d->slot_id, c->slot_id, sizeof d->slot_id);
+	d->slot_expires_at = c->now + c->heartbeat_s;
+	json_object_del(d->inputs, "active_streams");
+	c->reasons_text = json_dumps(d->reasons, JSON_COMPACT);
+	char *inputs = json_dumps(d->inputs, JSON_COMPACT | JSON_SORT_KEYS);
+	/* Only the stored text is used from here on: the tree is freed here
+	 * rather than on the writer. */
+	json_decref(d->inputs);
+	d->inputs = NULL;
+	if (!c->reasons_text || !inputs || inputs[0] != '{') {
+		free(inputs);
+		gate_ctx_release(c);
+		return ERR_NOMEM;
+	}
+	size_t len = strlen(inputs);
+	c->inputs_rest = malloc(len);
+	if (!c->inputs_rest) {
+		free(inputs);
+		gate_ctx_release(c);
+		return ERR_NOMEM;
+	}
+	memcpy(c->inputs_rest, inputs + 1, len); /* with its NUL */
+	free(inputs);
+	return ERR_OK;
 }
 
 /* ---- group commit ----
@@ -318,6 +389,7 @@ static void slot_committed(void *arg, enum err e)
 {
 	struct slot_job *job = arg;
 	job->cb(job->cb_ctx, e);
+	gate_ctx_release(&job->gc);
 	free(job);
 }
 
@@ -467,7 +539,7 @@ static enum err inputs_for(struct db *db, const char *account_id, const char *de
  * sets *pending. */
 static enum err start(struct db *db, const char *account_id, const char *device_id,
 		      const char *profile_id, const struct netaddr *client, struct hh_decision *out,
-		      hh_gate_done cb, void *cb_ctx, bool *pending)
+		      hh_gate_ready ready, hh_gate_done cb, void *cb_ctx, bool *pending)
 {
 	const struct hh_settings *cfg = hh_settings();
 	const struct gate_inputs *in = NULL;
@@ -501,7 +573,8 @@ static enum err start(struct db *db, const char *account_id, const char *device_
 		json_object_set_new(out->inputs, "extra_member_of", json_string(in->owner));
 		json_object_set_new(out->inputs, "extra_member_until", hh_time_json(in->extra_until));
 	}
-	struct gate_ctx gc = {account_id, device_id, profile_id, network, out, now, cfg->heartbeat_timeout_s};
+	struct gate_ctx gc = {.account_id = account_id, .device_id = device_id, .profile_id = profile_id,
+			      .network = network, .d = out, .now = now, .heartbeat_s = cfg->heartbeat_timeout_s};
 	if (in->extra)
 		reason(out, "extra_member");
 
@@ -566,22 +639,32 @@ static enum err start(struct db *db, const char *account_id, const char *device_
 		}
 		return db_transaction(db, refusal_tx, &gc);
 	}
+	e = slot_prepare(&gc);
+	if (e != ERR_OK)
+		return e;
 	if (cb) {
 		struct slot_job *job = calloc(1, sizeof *job);
-		if (!job)
+		if (!job) {
+			gate_ctx_release(&gc);
 			return ERR_NOMEM;
+		}
 		job->cb = cb;
 		job->cb_ctx = cb_ctx;
 		job->gc = gc;
 		memcpy(job->network, network, sizeof job->network);
 		job->gc.network = job->network;
+		/* The caller may make its reply now, off the writer thread. */
+		if (ready)
+			ready(cb_ctx, out);
 		if (batch_submit(slot_tx, &job->gc, slot_committed, job)) {
 			*pending = true;
 			return ERR_OK;
 		}
 		free(job);
 	}
-	return batch_run(db, slot_tx, &gc);
+	e = batch_run(db, slot_tx, &gc);
+	gate_ctx_release(&gc);
+	return e;
 }
 
 enum err hh_playback_start(struct db *db, const char *account_id, const char *device_id,
@@ -589,15 +672,16 @@ enum err hh_playback_start(struct db *db, const char *account_id, const char *de
 			   struct hh_decision *out)
 {
 	bool pending = false;
-	return start(db, account_id, device_id, profile_id, client, out, NULL, NULL, &pending);
+	return start(db, account_id, device_id, profile_id, client, out, NULL, NULL, NULL, &pending);
 }
 
 enum err hh_playback_start_async(struct db *db, const char *account_id, const char *device_id,
 				 const char *profile_id, const struct netaddr *client,
-				 struct hh_decision *out, hh_gate_done done, void *ctx, bool *pending)
+				 struct hh_decision *out, hh_gate_ready ready, hh_gate_done done, void *ctx,
+				 bool *pending)
 {
 	*pending = false;
-	return start(db, account_id, device_id, profile_id, client, out, done, ctx, pending);
+	return start(db, account_id, device_id, profile_id, client, out, ready, done, ctx, pending);
 }
 
 /* ---- heartbeats and stops ---- */
