@@ -211,9 +211,9 @@ static enum err authorize_tx(struct db *db, void *arg)
 			return e;
 		if (db_changes(db) == 1) {
 			/* The caller was given the pre-drawn code; a redrawn one
-			 * replaces it (the caller compares). */
-			if (attempt > 0)
-				user_code_display(code, c->out->user_code);
+			 * replaces it (the caller compares).  Always written: a
+			 * rerun may end with another code than an earlier run. */
+			user_code_display(code, c->out->user_code);
 			struct events_field f[2] = {{"client_id", c->in->client_id, 0},
 						    {"network", c->network, 0}};
 			return events_emit_flat(db, "device_authorization.created", id, f, c->network ? 2 : 1);
@@ -297,7 +297,7 @@ enum err auth_device_authorize_async(struct db *db, const struct auth_device_req
 	enum err e = authorize_prepare(in, out, j);
 	if (e == ERR_OK && ready)
 		ready(done_ctx, out);
-	if (e == ERR_OK && done && batch_submit(authorize_tx, &j->c, authorize_committed, j)) {
+	if (e == ERR_OK && done && batch_submit_whole(authorize_tx, &j->c, authorize_committed, j)) {
 		*pending = true;
 		return ERR_OK;
 	}
