@@ -144,15 +144,42 @@ struct pending_grant {
 	char body_user_code[AUTH_USER_CODE_LEN + 2];
 };
 
+/* True when `s` can stand in a JSON string as it is: printable ASCII
+ * without a quote or a backslash. */
+static bool json_plain(const char *s)
+{
+	for (const unsigned char *p = (const unsigned char *)s; *p; p++)
+		if (*p < 0x20 || *p >= 0x7f || *p == '"' || *p == '\\')
+			return false;
+	return true;
+}
+
+/* The answer to an authorization, as jansson's JSON_COMPACT would write it.
+ * The codes are plain by construction; the configured verification URI
+ * nearly always is, and otherwise jansson escapes it.  Caller frees. */
 static char *grant_json(const struct auth_device_grant *g)
 {
+	const char *uri = auth_settings.verification_uri;
 	char complete[700];
-	snprintf(complete, sizeof complete, "%s%cuser_code=%s", auth_settings.verification_uri,
-		 strchr(auth_settings.verification_uri, '?') ? '&' : '?', g->user_code);
+	snprintf(complete, sizeof complete, "%s%cuser_code=%s", uri, strchr(uri, '?') ? '&' : '?',
+		 g->user_code);
+	if (json_plain(uri) && json_plain(g->device_code) && json_plain(g->user_code)) {
+		size_t cap = strlen(complete) * 2 + strlen(g->device_code) + 256;
+		char *text = malloc(cap);
+		int n = text ? snprintf(text, cap,
+					"{\"device_code\":\"%s\",\"user_code\":\"%s\",\"verification_uri\":\"%s\","
+					"\"verification_uri_complete\":\"%s\",\"expires_in\":%lld,\"interval\":%lld}",
+					g->device_code, g->user_code, uri, complete, (long long)g->expires_in,
+					(long long)g->interval)
+			     : -1;
+		if (n > 0 && (size_t)n < cap)
+			return text;
+		free(text);
+		return NULL;
+	}
 	json_t *doc = json_pack("{s:s, s:s, s:s, s:s, s:I, s:I}", "device_code", g->device_code, "user_code",
-				g->user_code, "verification_uri", auth_settings.verification_uri,
-				"verification_uri_complete", complete, "expires_in", (json_int_t)g->expires_in,
-				"interval", (json_int_t)g->interval);
+				g->user_code, "verification_uri", uri, "verification_uri_complete", complete,
+				"expires_in", (json_int_t)g->expires_in, "interval", (json_int_t)g->interval);
 	char *text = doc ? json_dumps(doc, JSON_COMPACT) : NULL;
 	json_decref(doc);
 	return text;
