@@ -228,7 +228,7 @@ const char *auth_grants_format(unsigned grants, char *buf, size_t cap);
 /* ---- the device login flow (device_flow.c): RFC 8628 ---- */
 
 #define AUTH_USER_CODE_LEN 8	 /* normalised: 8 of BCDFGHJKLMNPQRSTVWXZ */
-#define AUTH_DEVICE_CODE_MAX 48	 /* base64url of 32 bytes, with its NUL */
+#define AUTH_DEVICE_CODE_MAX 80	 /* 72: an id's 29 characters, 43 of base64url; its NUL */
 #define AUTH_DEVICE_TEXT_MAX 64	 /* device_name, device_model, device_id: characters */
 
 struct auth_device_request {
@@ -249,7 +249,8 @@ struct auth_device_grant {
 
 /* Start a device authorization for an active client that may use the
  * device_code grant (the caller checked that).  Stores only the device
- * code's hash; event device_authorization.created.  Own transaction. */
+ * code's hash (the code begins with its row's id, by which polls find it);
+ * event device_authorization.created.  Own transaction. */
 enum err auth_device_authorize(struct db *db, const struct auth_device_request *in,
 			       struct auth_device_grant *out);
 

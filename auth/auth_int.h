@@ -182,6 +182,13 @@ void auth_last_use_stop(void);
  * committed (ERR_OK) or failed; its out-parameters are filled by then. */
 typedef void (*auth_done_fn)(void *done_ctx, enum err result);
 
+/* Told, on the caller's thread before the write is queued, the grant a
+ * device authorization will answer with, so the caller can prepare its
+ * reply off the writer thread.  The write may still fail, or replace the
+ * user code with a fresh one (a taken code): compare out->user_code when
+ * told done. */
+typedef void (*auth_ready_fn)(void *done_ctx, const struct auth_device_grant *g);
+
 /* A poll, in two steps.  auth_device_poll_check answers it from a read:
  * AUTH_POLL_PENDING and AUTH_POLL_SLOW_DOWN (the pace kept in memory, no
  * write), DENIED, EXPIRED, INVALID; or AUTH_POLL_TOKENS: the code is
@@ -200,10 +207,11 @@ enum err auth_device_poll_check(struct db *db, const char *client_id, const char
  * the waiting functions, and `done` is not called.  A refresh names the
  * client it comes from (`client_id`, NULL for none): a sign-in made by an
  * OAuth client is refreshed by that client only (ERR_REFRESH_TOKEN_INVALID
- * for any other, or none). */
+ * for any other, or none).  An authorization tells `ready` (may be NULL)
+ * first, see auth_ready_fn. */
 enum err auth_device_authorize_async(struct db *db, const struct auth_device_request *in,
-				     struct auth_device_grant *out, auth_done_fn done, void *done_ctx,
-				     bool *pending);
+				     struct auth_device_grant *out, auth_ready_fn ready, auth_done_fn done,
+				     void *done_ctx, bool *pending);
 enum err auth_device_exchange_async(struct db *db, const char *client_id, const char *device_code,
 				    const struct netaddr *client, enum auth_poll *result,
 				    struct auth_tokens *tokens, auth_done_fn done, void *done_ctx,

@@ -1,8 +1,10 @@
 /*
  * device_flow.c - the OAuth 2.0 Device Authorization Grant (RFC 8628).
  *
- * A device asks for a code pair: the device_code (256 random bits, its
- * secret, stored only as auth_secret_hash("device_code", ...)) and the
+ * A device asks for a code pair: the device_code (the 29 characters of its
+ * row's time-ordered `dva_` id, then 256 random bits in base64url; stored
+ * only as auth_secret_hash("device_code", ...) of the whole code, and found
+ * by the id, so no index with random keys is needed for it) and the
  * user_code the member types (8 letters of BCDFGHJKLMNPQRSTVWXZ: no vowels,
  * so no words, and no lookalikes; 20^8 is about 2^34.6 codes, which is why
  * entering codes is throttled per member and per network).  The member
@@ -42,7 +44,11 @@
 #include "core/throttle.h"
 
 #define DEVICE_CODE_BYTES 32
-#define DEVICE_CODE_CHARS 43	/* unpadded base64url of 32 bytes */
+#define SECRET_CHARS 43		/* unpadded base64url of 32 bytes */
+#define ID_PREFIX "dva_"
+#define ID_BODY_CHARS 29	/* an id after its prefix (core/ids.c) */
+#define DEVICE_CODE_CHARS (ID_BODY_CHARS + SECRET_CHARS)
+#define LEGACY_CODE_CHARS SECRET_CHARS	/* codes issued before schema 0013: the secret alone */
 #define PURGE_AFTER_S 3600	/* expired rows answer expired_token this long */
 #define PURGE_EVERY_S 60	/* how often a process sweeps them */
 #define WEB_CONFIRM_TTL_S 300
@@ -88,11 +94,8 @@ static void user_code_display(const char *norm, char out[AUTH_USER_CODE_LEN + 2]
 	out[9] = '\0';
 }
 
-static bool device_code_shape_ok(const char *t)
+static bool base64url_ok(const char *t, size_t n)
 {
-	size_t n = t ? strlen(t) : 0;
-	if (n != DEVICE_CODE_CHARS)
-		return false;
 	for (size_t i = 0; i < n; i++) {
 		char ch = t[i];
 		if (!((ch >= 'A' && ch <= 'Z') || (ch >= 'a' && ch <= 'z') || (ch >= '0' && ch <= '9') ||
@@ -101,6 +104,38 @@ static bool device_code_shape_ok(const char *t)
 	}
 	return true;
 }
+
+/* A 43-character secret of base64url: the web page's confirm token. */
+static bool secret_shape_ok(const char *t)
+{
+	return t && strlen(t) == SECRET_CHARS && base64url_ok(t, SECRET_CHARS);
+}
+
+/* Where a device code's row is: by its id (`id`, for codes of the current
+ * shape), or, for a code issued before schema 0013 (`id` empty), by
+ * legacy_code_hash.  `hash` is the keyed hash of the whole code either way. */
+struct code_key {
+	char id[IDS_MAX];
+	char hash[AUTH_SECRET_HASH_SIZE];
+};
+
+/* The key of `code`: false when it has neither shape (no row can match). */
+static bool code_key_of(const char *code, struct code_key *k)
+{
+	size_t n = code ? strlen(code) : 0;
+	memset(k, 0, sizeof *k);
+	if (n == DEVICE_CODE_CHARS && base64url_ok(code, n)) {
+		memcpy(k->id, ID_PREFIX, strlen(ID_PREFIX));
+		memcpy(k->id + strlen(ID_PREFIX), code, ID_BODY_CHARS);
+		if (!ids_valid(ID_PREFIX, k->id))
+			return false;
+	} else if (n != LEGACY_CODE_CHARS || !base64url_ok(code, n)) {
+		return false;
+	}
+	return auth_secret_hash("device_code", code, k->hash) == ERR_OK;
+}
+
+static void code_key_wipe(struct code_key *k) { sodium_memzero(k, sizeof *k); }
 
 /* ---- starting an authorization ---- */
 
@@ -175,10 +210,13 @@ static enum err authorize_tx(struct db *db, void *arg)
 		if (e != ERR_OK)
 			return e;
 		if (db_changes(db) == 1) {
+			/* The caller was given the pre-drawn code; a redrawn one
+			 * replaces it (the caller compares).  Always written: a
+			 * rerun may end with another code than an earlier run. */
 			user_code_display(code, c->out->user_code);
-			return events_emit(db, "device_authorization.created", id,
-					   json_pack("{s:s, s:s?}", "client_id", c->in->client_id,
-						     "network", c->network));
+			struct events_field f[2] = {{"client_id", c->in->client_id, 0},
+						    {"network", c->network, 0}};
+			return events_emit_flat(db, "device_authorization.created", id, f, c->network ? 2 : 1);
 		}
 	}
 	/* Eight taken codes in a row means the live codes fill the space. */
@@ -199,13 +237,8 @@ struct authorize_job {
 
 static void authorize_finish(struct authorize_job *j, enum err e)
 {
-	struct auth_device_grant *out = j->c.out;
-	if (e == ERR_OK) {
-		out->expires_in = auth_settings.device_code_ttl_s;
-		out->interval = auth_settings.device_poll_interval_s;
-	} else {
-		sodium_memzero(out, sizeof *out);
-	}
+	if (e != ERR_OK)
+		sodium_memzero(j->c.out, sizeof *j->c.out);
 	sodium_memzero(j->hash, sizeof j->hash);
 }
 
@@ -217,15 +250,13 @@ static void authorize_committed(void *arg, enum err e)
 	free(j);
 }
 
-enum err auth_device_authorize_async(struct db *db, const struct auth_device_request *in,
-				     struct auth_device_grant *out, auth_done_fn done, void *done_ctx,
-				     bool *pending)
+/* Everything that needs no transaction, on the caller's thread: the id,
+ * the device code (the id's characters, then the secret) and its hash,
+ * the first user code.  Fills `out` as the answer will be. */
+static enum err authorize_prepare(const struct auth_device_request *in, struct auth_device_grant *out,
+				  struct authorize_job *j)
 {
-	*pending = false;
-	memset(out, 0, sizeof *out);
-	struct authorize_job *j = calloc(1, sizeof *j);
-	if (!j)
-		return ERR_NOMEM;
+	char secret[SECRET_CHARS + 1];
 	j->in = *in;
 	snprintf(j->client_id, sizeof j->client_id, "%s", in->client_id);
 	j->in.client_id = j->client_id;
@@ -233,15 +264,40 @@ enum err auth_device_authorize_async(struct db *db, const struct auth_device_req
 	j->c.hash = j->hash;
 	j->c.network = network_of(in->client, j->network, sizeof j->network);
 	j->c.out = out;
-	j->done = done;
-	j->done_ctx = done_ctx;
-	enum err e = ids_random_token(DEVICE_CODE_BYTES, out->device_code, sizeof out->device_code);
+	enum err e = ids_new(ID_PREFIX, j->c.id, sizeof j->c.id);
+	if (e == ERR_OK)
+		e = ids_random_token(DEVICE_CODE_BYTES, secret, sizeof secret);
+	if (e == ERR_OK) {
+		int n = snprintf(out->device_code, sizeof out->device_code, "%s%s",
+				 j->c.id + strlen(ID_PREFIX), secret);
+		if (n != DEVICE_CODE_CHARS)
+			e = ERR_INTERNAL;
+	}
+	sodium_memzero(secret, sizeof secret);
 	if (e == ERR_OK)
 		e = auth_secret_hash("device_code", out->device_code, j->hash);
-	if (e == ERR_OK)
-		e = ids_new("dva_", j->c.id, sizeof j->c.id);
 	draw_user_code(j->c.code);
-	if (e == ERR_OK && done && batch_submit(authorize_tx, &j->c, authorize_committed, j)) {
+	user_code_display(j->c.code, out->user_code);
+	out->expires_in = auth_settings.device_code_ttl_s;
+	out->interval = auth_settings.device_poll_interval_s;
+	return e;
+}
+
+enum err auth_device_authorize_async(struct db *db, const struct auth_device_request *in,
+				     struct auth_device_grant *out, auth_ready_fn ready, auth_done_fn done,
+				     void *done_ctx, bool *pending)
+{
+	*pending = false;
+	memset(out, 0, sizeof *out);
+	struct authorize_job *j = calloc(1, sizeof *j);
+	if (!j)
+		return ERR_NOMEM;
+	j->done = done;
+	j->done_ctx = done_ctx;
+	enum err e = authorize_prepare(in, out, j);
+	if (e == ERR_OK && ready)
+		ready(done_ctx, out);
+	if (e == ERR_OK && done && batch_submit_whole(authorize_tx, &j->c, authorize_committed, j)) {
 		*pending = true;
 		return ERR_OK;
 	}
@@ -256,7 +312,7 @@ enum err auth_device_authorize(struct db *db, const struct auth_device_request *
 			       struct auth_device_grant *out)
 {
 	bool pending = false;
-	return auth_device_authorize_async(db, in, out, NULL, NULL, &pending);
+	return auth_device_authorize_async(db, in, out, NULL, NULL, NULL, &pending);
 }
 
 /* ---- polling ---- */
@@ -273,24 +329,36 @@ struct code_row {
 	char model[AUTH_DEVICE_TEXT_MAX * 4 + 1];
 };
 
-/* The authorization whose device code hashes to `hash`: ERR_NOT_FOUND.
- * With `whole` false only what a poll needs to answer without writing
- * (client, status, expiry, interval); the rest of `r` is left empty. */
-static enum err read_code(struct db *db, const char *hash, bool whole, struct code_row *r)
+#define POLL_COLS "SELECT client_id, status, expires_at, interval_s, device_code_hash"
+#define WHOLE_COLS POLL_COLS ", id, account_id, profile_id, device_name, device_model"
+
+/* The authorization of device code key `k`, or ERR_NOT_FOUND (also when
+ * the row's hash is not the code's: the id is no secret).  With `whole`
+ * false only what a poll needs to answer without writing (client, status,
+ * expiry, interval); the rest of `r` is left empty. */
+static enum err read_code(struct db *db, const struct code_key *k, bool whole, struct code_row *r)
 {
 	struct db_stmt *st = NULL;
+	bool by_id = k->id[0] != '\0';
+	const char *sql;
 	memset(r, 0, sizeof *r);
-	enum err e = db_prepare(db,
-				whole ? "SELECT client_id, status, expires_at, interval_s, id, account_id,"
-					" profile_id, device_name, device_model FROM device_authorizations"
-					" WHERE device_code_hash = ?1"
-				      : "SELECT client_id, status, expires_at, interval_s FROM device_authorizations"
-					" WHERE device_code_hash = ?1",
-				&st);
+	if (by_id)
+		sql = whole ? WHOLE_COLS " FROM device_authorizations WHERE id = ?1"
+			    : POLL_COLS " FROM device_authorizations WHERE id = ?1";
+	else
+		sql = whole ? WHOLE_COLS " FROM device_authorizations WHERE legacy_code_hash = ?1"
+			    : POLL_COLS " FROM device_authorizations WHERE legacy_code_hash = ?1";
+	enum err e = db_prepare(db, sql, &st);
 	if (e != ERR_OK)
 		return e;
-	db_bind_text(st, 1, hash);
+	db_bind_text(st, 1, by_id ? k->id : k->hash);
 	e = db_step_row(st);
+	if (e == ERR_OK) {
+		const char *stored = db_column_text(st, 4);
+		if (!stored || strlen(stored) != AUTH_SECRET_HASH_SIZE - 1 ||
+		    sodium_memcmp(stored, k->hash, AUTH_SECRET_HASH_SIZE - 1) != 0)
+			e = ERR_NOT_FOUND;
+	}
 	if (e == ERR_OK) {
 		auth_copy_col(st, 0, r->client_id, sizeof r->client_id);
 		auth_copy_col(st, 1, r->status, sizeof r->status);
@@ -298,11 +366,11 @@ static enum err read_code(struct db *db, const char *hash, bool whole, struct co
 		r->interval_s = db_column_int64(st, 3);
 	}
 	if (e == ERR_OK && whole) {
-		auth_copy_col(st, 4, r->id, sizeof r->id);
-		auth_copy_col(st, 5, r->account, sizeof r->account);
-		auth_copy_col(st, 6, r->profile, sizeof r->profile);
-		auth_copy_col(st, 7, r->name, sizeof r->name);
-		auth_copy_col(st, 8, r->model, sizeof r->model);
+		auth_copy_col(st, 5, r->id, sizeof r->id);
+		auth_copy_col(st, 6, r->account, sizeof r->account);
+		auth_copy_col(st, 7, r->profile, sizeof r->profile);
+		auth_copy_col(st, 8, r->name, sizeof r->name);
+		auth_copy_col(st, 9, r->model, sizeof r->model);
 	}
 	db_done(st);
 	return e;
@@ -327,7 +395,7 @@ static enum auth_poll classify(const struct code_row *r, const char *client_id, 
 
 struct exchange_ctx {
 	char client_id[AUTH_CLIENT_ID_MAX + 1];
-	char hash[AUTH_SECRET_HASH_SIZE];
+	struct code_key key;
 	struct netaddr client;
 	bool has_client;
 	enum auth_poll *result;
@@ -347,7 +415,7 @@ static enum err exchange_tx(struct db *db, void *arg)
 	struct acct_account member;
 	*c->result = AUTH_POLL_INVALID;
 	memset(c->tokens, 0, sizeof *c->tokens);
-	enum err e = read_code(db, c->hash, true, &r);
+	enum err e = read_code(db, &c->key, true, &r);
 	if (e != ERR_OK)
 		return e == ERR_NOT_FOUND ? ERR_OK : e;
 	*c->result = classify(&r, c->client_id, clock_now());
@@ -402,7 +470,7 @@ static void exchange_finish(struct exchange_ctx *c, enum err e)
 	if (e != ERR_OK)
 		*c->result = AUTH_POLL_INVALID;
 	if (e == ERR_OK && *c->result != AUTH_POLL_PENDING)
-		auth_device_polls_forget(c->hash);
+		auth_device_polls_forget(c->key.hash);
 }
 
 static void exchange_committed(void *arg, enum err e)
@@ -410,31 +478,28 @@ static void exchange_committed(void *arg, enum err e)
 	struct exchange_ctx *c = arg;
 	exchange_finish(c, e);
 	c->done(c->done_ctx, e);
-	sodium_memzero(c->hash, sizeof c->hash);
+	code_key_wipe(&c->key);
 	free(c);
 }
 
 enum err auth_device_poll_check(struct db *db, const char *client_id, const char *device_code,
 				enum auth_poll *result)
 {
-	char hash[AUTH_SECRET_HASH_SIZE];
+	struct code_key k;
 	struct code_row r;
 	int64_t now = clock_now();
 	*result = AUTH_POLL_INVALID;
-	if (!device_code_shape_ok(device_code))
+	if (!code_key_of(device_code, &k))
 		return ERR_OK;
-	enum err e = auth_secret_hash("device_code", device_code, hash);
-	if (e == ERR_OK)
-		e = read_code(db, hash, false, &r);
-	if (e == ERR_NOT_FOUND)
-		return ERR_OK;
-	if (e != ERR_OK)
-		return e;
-	*result = classify(&r, client_id, now);
-	/* Pending: a read, and the pace rule from memory. */
-	if (*result == AUTH_POLL_PENDING)
-		*result = auth_device_polls_note(hash, now, r.interval_s, r.expires_at);
-	return ERR_OK;
+	enum err e = read_code(db, &k, false, &r);
+	if (e == ERR_OK) {
+		*result = classify(&r, client_id, now);
+		/* Pending: a read, and the pace rule from memory. */
+		if (*result == AUTH_POLL_PENDING)
+			*result = auth_device_polls_note(k.hash, now, r.interval_s, r.expires_at);
+	}
+	code_key_wipe(&k);
+	return e == ERR_NOT_FOUND ? ERR_OK : e;
 }
 
 enum err auth_device_exchange_async(struct db *db, const char *client_id, const char *device_code,
@@ -445,16 +510,14 @@ enum err auth_device_exchange_async(struct db *db, const char *client_id, const 
 	*pending = false;
 	*result = AUTH_POLL_INVALID;
 	memset(tokens, 0, sizeof *tokens);
-	if (!device_code_shape_ok(device_code))
-		return ERR_OK;
 	struct exchange_ctx *c = calloc(1, sizeof *c);
 	if (!c)
 		return ERR_NOMEM;
-	enum err e = auth_secret_hash("device_code", device_code, c->hash);
-	if (e != ERR_OK) {
+	if (!code_key_of(device_code, &c->key)) {
 		free(c);
-		return e;
+		return ERR_OK;
 	}
+	enum err e = ERR_OK;
 	snprintf(c->client_id, sizeof c->client_id, "%s", client_id);
 	if (client) {
 		c->client = *client;
@@ -470,7 +533,7 @@ enum err auth_device_exchange_async(struct db *db, const char *client_id, const 
 	}
 	e = batch_run(db, exchange_tx, c);
 	exchange_finish(c, e);
-	sodium_memzero(c->hash, sizeof c->hash);
+	code_key_wipe(&c->key);
 	free(c);
 	return e;
 }
@@ -764,7 +827,7 @@ enum err auth_device_web_decide(struct db *db, const char *token, bool approve,
 {
 	char hash[AUTH_SECRET_HASH_SIZE];
 	memset(out, 0, sizeof *out);
-	if (!device_code_shape_ok(token))
+	if (!secret_shape_ok(token))
 		return ERR_NOT_FOUND;
 	enum err e = auth_secret_hash("device_web_confirm", token, hash);
 	if (e != ERR_OK)

@@ -137,7 +137,60 @@ static bool device_text_ok(const char *s)
 struct pending_grant {
 	struct http_req *req;
 	struct auth_device_grant g;
+	/* The answer, made on the request thread before the write was queued
+	 * (grant_ready), for the user code it names: the writer thread only
+	 * hands it over. */
+	char *body;
+	char body_user_code[AUTH_USER_CODE_LEN + 2];
 };
+
+/* True when `s` can stand in a JSON string as it is: printable ASCII
+ * without a quote or a backslash. */
+static bool json_plain(const char *s)
+{
+	for (const unsigned char *p = (const unsigned char *)s; *p; p++)
+		if (*p < 0x20 || *p >= 0x7f || *p == '"' || *p == '\\')
+			return false;
+	return true;
+}
+
+/* The answer to an authorization, as jansson's JSON_COMPACT would write it.
+ * The codes are plain by construction; the configured verification URI
+ * nearly always is, and otherwise jansson escapes it.  Caller frees. */
+static char *grant_json(const struct auth_device_grant *g)
+{
+	const char *uri = auth_settings.verification_uri;
+	char complete[700];
+	snprintf(complete, sizeof complete, "%s%cuser_code=%s", uri, strchr(uri, '?') ? '&' : '?',
+		 g->user_code);
+	if (json_plain(uri) && json_plain(g->device_code) && json_plain(g->user_code)) {
+		size_t cap = strlen(complete) * 2 + strlen(g->device_code) + 256;
+		char *text = malloc(cap);
+		int n = text ? snprintf(text, cap,
+					"{\"device_code\":\"%s\",\"user_code\":\"%s\",\"verification_uri\":\"%s\","
+					"\"verification_uri_complete\":\"%s\",\"expires_in\":%lld,\"interval\":%lld}",
+					g->device_code, g->user_code, uri, complete, (long long)g->expires_in,
+					(long long)g->interval)
+			     : -1;
+		if (n > 0 && (size_t)n < cap)
+			return text;
+		free(text);
+		return NULL;
+	}
+	json_t *doc = json_pack("{s:s, s:s, s:s, s:s, s:I, s:I}", "device_code", g->device_code, "user_code",
+				g->user_code, "verification_uri", uri, "verification_uri_complete", complete,
+				"expires_in", (json_int_t)g->expires_in, "interval", (json_int_t)g->interval);
+	char *text = doc ? json_dumps(doc, JSON_COMPACT) : NULL;
+	json_decref(doc);
+	return text;
+}
+
+static void grant_ready(void *arg, const struct auth_device_grant *g)
+{
+	struct pending_grant *p = arg;
+	p->body = grant_json(g);
+	snprintf(p->body_user_code, sizeof p->body_user_code, "%s", g->user_code);
+}
 
 static void grant_committed(void *arg, enum err e)
 {
@@ -146,15 +199,22 @@ static void grant_committed(void *arg, enum err e)
 	if (e != ERR_OK) {
 		http_reply_problem(req, e, NULL);
 	} else {
-		char complete[700];
-		snprintf(complete, sizeof complete, "%s%cuser_code=%s", auth_settings.verification_uri,
-			 strchr(auth_settings.verification_uri, '?') ? '&' : '?', p->g.user_code);
-		http_reply_json(req, 200,
-				json_pack("{s:s, s:s, s:s, s:s, s:I, s:I}", "device_code", p->g.device_code,
-					  "user_code", p->g.user_code, "verification_uri",
-					  auth_settings.verification_uri, "verification_uri_complete",
-					  complete, "expires_in", (json_int_t)p->g.expires_in, "interval",
-					  (json_int_t)p->g.interval));
+		/* A taken user code was replaced in the transaction: answer anew. */
+		if (p->body && strcmp(p->body_user_code, p->g.user_code) != 0) {
+			sodium_memzero(p->body, strlen(p->body));
+			free(p->body);
+			p->body = NULL;
+		}
+		if (!p->body)
+			p->body = grant_json(&p->g);
+		if (p->body)
+			http_reply_raw(req, 200, "application/json", p->body, strlen(p->body));
+		else
+			http_reply_problem(req, ERR_NOMEM, NULL);
+	}
+	if (p->body) {
+		sodium_memzero(p->body, strlen(p->body));
+		free(p->body);
 	}
 	sodium_memzero(&p->g, sizeof p->g);
 	free(p);
@@ -195,7 +255,7 @@ static void device_authorization(struct http_req *req)
 	/* Suspend first: the writer may answer before this function returns. */
 	http_defer(req);
 	bool pending = false;
-	enum err e = auth_device_authorize_async(db, &in, &p->g, grant_committed, p, &pending);
+	enum err e = auth_device_authorize_async(db, &in, &p->g, grant_ready, grant_committed, p, &pending);
 	if (!pending)
 		grant_committed(p, e);
 }

@@ -26,6 +26,10 @@ struct job {
 	pthread_cond_t *cv;
 	bool finished;
 	enum err result;
+	/* No savepoint of its own (batch_submit_whole); `dropped` once it
+	 * failed: the batch was rolled back and runs again without it. */
+	bool whole;
+	bool dropped;
 	/* The submitter's request id, which the job's log lines and events
 	 * (events_emit records it) carry on the writer thread. */
 	char request_id[80];
@@ -43,11 +47,19 @@ static _Thread_local bool on_writer;
 
 static atomic_uint_fast64_t stat_jobs, stat_batches;
 
+struct batch_pass {
+	struct job *jobs;
+	bool redo; /* a whole job failed: roll back, run the others again */
+};
+
 static enum err batch_tx(struct db *db, void *arg)
 {
-	struct job *jobs = arg;
-	for (struct job *j = jobs; j; j = j->next) {
-		enum err e = db_run(db, "SAVEPOINT batch_job");
+	struct batch_pass *pass = arg;
+	pass->redo = false;
+	for (struct job *j = pass->jobs; j; j = j->next) {
+		if (j->dropped)
+			continue;
+		enum err e = j->whole ? ERR_OK : db_run(db, "SAVEPOINT batch_job");
 		if (e != ERR_OK)
 			return e;
 		log_set_request_id(j->request_id);
@@ -56,6 +68,15 @@ static enum err batch_tx(struct db *db, void *arg)
 		/* Busy inside the transaction: the whole batch is retried. */
 		if (j->result == ERR_DB_BUSY)
 			return ERR_DB_BUSY;
+		if (j->whole) {
+			/* Its writes cannot be undone alone: undo the batch's. */
+			if (j->result != ERR_OK) {
+				j->dropped = true;
+				pass->redo = true;
+				return j->result;
+			}
+			continue;
+		}
 		if (j->result != ERR_OK)
 			e = db_run(db, "ROLLBACK TO batch_job");
 		if (e == ERR_OK)
@@ -72,7 +93,12 @@ static enum err batch_tx(struct db *db, void *arg)
 static void run_batch(struct job *jobs, size_t n)
 {
 	struct db *db = db_thread();
-	enum err e = db ? db_transaction(db, batch_tx, jobs) : ERR_DB;
+	struct batch_pass pass = {jobs, false};
+	enum err e = ERR_DB;
+	/* Each further pass has one job fewer (a failed whole job). */
+	do
+		e = db ? db_transaction(db, batch_tx, &pass) : ERR_DB;
+	while (e != ERR_OK && pass.redo);
 	if (e != ERR_OK)
 		log_warn("batch.failed", "jobs=%zu err=%s", n, err_code(e));
 	else
@@ -82,7 +108,7 @@ static void run_batch(struct job *jobs, size_t n)
 	struct job *waiting = NULL;
 	for (struct job *j = jobs, *next; j; j = next) {
 		next = j->next;
-		if (e != ERR_OK)
+		if (e != ERR_OK && !j->dropped)
 			j->result = e;
 		if (j->done) {
 			log_set_request_id(j->request_id);
@@ -230,7 +256,7 @@ enum err batch_run(struct db *db, db_tx_fn fn, void *ctx)
 	return j.result; // NOLINT(clang-analyzer-core.StackAddressEscape): dequeued before finished
 }
 
-bool batch_submit(db_tx_fn fn, void *ctx, batch_done_fn done, void *done_ctx)
+static bool submit(db_tx_fn fn, void *ctx, batch_done_fn done, void *done_ctx, bool whole)
 {
 	if (on_writer || db_in_transaction())
 		return false;
@@ -241,6 +267,7 @@ bool batch_submit(db_tx_fn fn, void *ctx, batch_done_fn done, void *done_ctx)
 	j->ctx = ctx;
 	j->done = done;
 	j->done_ctx = done_ctx;
+	j->whole = whole;
 	snprintf(j->request_id, sizeof j->request_id, "%s", log_request_id());
 	pthread_mutex_lock(&q_mu);
 	bool queued = enqueue_locked(j);
@@ -248,6 +275,16 @@ bool batch_submit(db_tx_fn fn, void *ctx, batch_done_fn done, void *done_ctx)
 	if (!queued)
 		free(j);
 	return queued;
+}
+
+bool batch_submit(db_tx_fn fn, void *ctx, batch_done_fn done, void *done_ctx)
+{
+	return submit(fn, ctx, done, done_ctx, false);
+}
+
+bool batch_submit_whole(db_tx_fn fn, void *ctx, batch_done_fn done, void *done_ctx)
+{
+	return submit(fn, ctx, done, done_ctx, true);
 }
 
 void batch_stats(uint64_t *jobs, uint64_t *batches)

@@ -12,7 +12,8 @@
  * that work seldom lands inside a commit that a whole batch waits on.
  *
  * What stays true:
- * - Jobs run in the order they were queued, each in its own SAVEPOINT: a
+ * - Jobs run in the order they were queued, each in its own SAVEPOINT
+ *   (or, batch_submit_whole, as if it had one): a
  *   job sees what the jobs before it in the batch wrote (exactly as if each
  *   had been its own transaction, one after the other), and a job that
  *   returns an error has only its own writes rolled back; the others
@@ -81,6 +82,15 @@ enum err batch_run(struct db *db, db_tx_fn fn, void *ctx);
  * runs: nothing was queued and `done` will not be called (the caller runs
  * the work itself, e.g. with batch_run()).  Waits while the queue is full. */
 bool batch_submit(db_tx_fn fn, void *ctx, batch_done_fn done, void *done_ctx);
+
+/* batch_submit for a job that runs without a SAVEPOINT of its own: for
+ * small jobs that seldom fail, where opening and releasing a savepoint
+ * (and SQLite's copies of the pages it dirties that earlier jobs of the
+ * batch had dirtied) is a real part of the job's cost.  Should it return
+ * an error other than busy, its writes cannot be undone alone: the batch
+ * is rolled back and run again without it (it is told its own error), so
+ * the outcome is the same as with a savepoint, only slower. */
+bool batch_submit_whole(db_tx_fn fn, void *ctx, batch_done_fn done, void *done_ctx);
 
 /* Jobs of committed batches (whatever each job returned) and batches run
  * since start, for /metrics and tests. */

@@ -164,6 +164,36 @@ START_TEST(a_failing_job_rolls_back_only_itself)
 }
 END_TEST
 
+START_TEST(a_failing_whole_job_is_undone_alone_by_running_the_batch_again)
+{
+	/* b and d run without a savepoint; b fails after its insert, d on it. */
+	struct insert_job a = {.id = 1}, b = {.id = 2, .fail_with = ERR_CONFLICT}, c = {.id = 3};
+	struct insert_job d = {.id = 1}, e = {.id = 4};
+	uint64_t jobs0, batches0, jobs1, batches1;
+	ck_assert_int_eq(batch_start(NULL), ERR_OK);
+	gate_close_and_wait();
+	batch_stats(&jobs0, &batches0);
+	ck_assert(batch_submit(insert_fn, &a, insert_done, &a));
+	ck_assert(batch_submit_whole(insert_fn, &b, insert_done, &b));
+	ck_assert(batch_submit(insert_fn, &c, insert_done, &c));
+	ck_assert(batch_submit_whole(insert_fn, &d, insert_done, &d));
+	ck_assert(batch_submit_whole(insert_fn, &e, insert_done, &e));
+	gate_release();
+	batch_stop();
+	ck_assert(atomic_load(&a.done) && atomic_load(&b.done) && atomic_load(&c.done) &&
+		  atomic_load(&d.done) && atomic_load(&e.done));
+	ck_assert_int_eq(a.result, ERR_OK);
+	ck_assert_int_eq(b.result, ERR_CONFLICT);
+	ck_assert_int_eq(c.result, ERR_OK);
+	ck_assert_int_eq(d.result, ERR_CONFLICT);
+	ck_assert_int_eq(e.result, ERR_OK);
+	ck_assert_int_eq(rows("SELECT COUNT(*) FROM t"), 3);
+	ck_assert_int_eq(rows("SELECT COUNT(*) FROM t WHERE id IN (1, 3, 4)"), 3);
+	batch_stats(&jobs1, &batches1);
+	ck_assert_uint_eq(batches1 - batches0, 2);
+}
+END_TEST
+
 /* A capped take, like a stream slot: each job sees what the jobs before it
  * in the same batch took. */
 struct take_job {
@@ -363,6 +393,7 @@ static Suite *batch_suite(void)
 	tcase_add_test(tc, without_a_writer_run_is_a_plain_transaction_and_submit_declines);
 	tcase_add_test(tc, a_waiting_job_is_committed_before_it_returns);
 	tcase_add_test(tc, a_failing_job_rolls_back_only_itself);
+	tcase_add_test(tc, a_failing_whole_job_is_undone_alone_by_running_the_batch_again);
 	tcase_add_test(tc, jobs_in_one_batch_see_the_writes_of_the_jobs_before_them);
 	tcase_add_test(tc, a_full_queue_holds_submitters_back_and_loses_nothing);
 	tcase_add_test(tc, jobs_run_with_their_submitters_request_id);

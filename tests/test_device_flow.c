@@ -255,7 +255,7 @@ START_TEST(user_codes_use_the_whole_alphabet_and_nothing_else)
 			ck_assert_ptr_nonnull(strchr("BCDFGHJKLMNPQRSTVWXZ", g.user_code[k]));
 			seen[g.user_code[k] - 'A']++;
 		}
-		ck_assert_uint_eq(strlen(g.device_code), 43);
+		ck_assert_uint_eq(strlen(g.device_code), 72);
 		ck_assert_int_eq(g.expires_in, 600);
 		ck_assert_int_eq(g.interval, 5);
 	}
@@ -294,6 +294,51 @@ START_TEST(polling_walks_pending_slow_down_approval_and_single_use)
 			       " AND client_id = 'hearth-tv-demo'", t.device_id), 1);
 	ck_assert_int_eq(poll(g.device_code, &t), AUTH_POLL_INVALID);
 	ck_assert_int_eq(q_int("SELECT COUNT(*) FROM device_authorizations", NULL), 0);
+}
+END_TEST
+
+START_TEST(a_code_is_found_by_its_id_and_only_with_its_secret)
+{
+	struct auth_device_grant g;
+	struct auth_tokens t;
+	char forged[AUTH_DEVICE_CODE_MAX], id[IDS_MAX];
+	authorize(&g, NULL);
+	/* The code begins with the body of its row's id. */
+	snprintf(id, sizeof id, "dva_%.29s", g.device_code);
+	ck_assert_int_eq(q_int("SELECT COUNT(*) FROM device_authorizations WHERE id = ?1"
+			       " AND legacy_code_hash IS NULL", id), 1);
+	/* The right id with another secret, or an unknown id, finds nothing. */
+	snprintf(forged, sizeof forged, "%s", g.device_code);
+	forged[40] = forged[40] == 'A' ? 'B' : 'A';
+	ck_assert_int_eq(poll(forged, &t), AUTH_POLL_INVALID);
+	snprintf(forged, sizeof forged, "%s", g.device_code);
+	forged[20] = forged[20] == 'a' ? 'b' : 'a';
+	ck_assert_int_eq(poll(forged, &t), AUTH_POLL_INVALID);
+	forged[0] = 'A'; /* not an id's alphabet */
+	ck_assert_int_eq(poll(forged, &t), AUTH_POLL_INVALID);
+	ck_assert_int_eq(poll(g.device_code, &t), AUTH_POLL_PENDING);
+}
+END_TEST
+
+START_TEST(codes_issued_before_schema_0013_still_work)
+{
+	/* Such a code was 43 characters of base64url, found by its hash. */
+	const char *legacy = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQ";
+	char hash[AUTH_SECRET_HASH_SIZE], sql[512];
+	struct auth_tokens t;
+	struct auth_device_pending p;
+	memset(&p, 0, sizeof p);
+	ck_assert_int_eq(auth_secret_hash("device_code", legacy, hash), ERR_OK);
+	snprintf(sql, sizeof sql,
+		 "INSERT INTO device_authorizations (id, device_code_hash, legacy_code_hash, user_code,"
+		 " client_id, scope, created_at, expires_at, interval_s) VALUES"
+		 " ('dva_legacy', '%s', '%s', 'BCDFGHJK', 'hearth-tv-demo', 'hearth', %lld, %lld, 5)",
+		 hash, hash, (long long)clock_now(), (long long)clock_now() + 600);
+	ck_assert_int_eq(db_exec(u.db, sql), ERR_OK);
+	ck_assert_int_eq(poll(legacy, &t), AUTH_POLL_PENDING);
+	ck_assert_int_eq(auth_device_decide(u.db, "BCDF-GHJK", ACCOUNT, NULL, true, &p), ERR_OK);
+	ck_assert_int_eq(poll(legacy, &t), AUTH_POLL_TOKENS);
+	ck_assert_int_eq(poll(legacy, &t), AUTH_POLL_INVALID);
 }
 END_TEST
 
@@ -481,6 +526,8 @@ static Suite *device_flow_suite(void)
 	tcase_add_test(tc, user_codes_use_the_whole_alphabet_and_nothing_else);
 	tcase_add_test(tc, polling_walks_pending_slow_down_approval_and_single_use);
 	tcase_add_test(tc, the_interval_never_outgrows_the_code);
+	tcase_add_test(tc, a_code_is_found_by_its_id_and_only_with_its_secret);
+	tcase_add_test(tc, codes_issued_before_schema_0013_still_work);
 	tcase_add_test(tc, the_poll_table_is_bounded_and_evicts_the_longest_idle);
 	tcase_add_test(tc, denied_expired_and_foreign_codes);
 	tcase_add_test(tc, wrong_confirmations_lock_a_code);

@@ -146,7 +146,7 @@ static struct api_resp *post_form(const char *path, const char *body, const char
 /* ---- OAuth ---- */
 
 struct codes {
-	char device_code[64];
+	char device_code[128];
 	char user_code[16];
 };
 
@@ -258,7 +258,7 @@ START_TEST(a_tv_signs_in_through_the_api)
 	ck_assert_str_eq(api_header(r, "Cache-Control", buf, sizeof buf), "no-store");
 	copy(c.device_code, sizeof c.device_code, api_str(r, "device_code"));
 	copy(c.user_code, sizeof c.user_code, api_str(r, "user_code"));
-	ck_assert_uint_eq(strlen(c.device_code), 43); /* 256 bits */
+	ck_assert_uint_eq(strlen(c.device_code), 72); /* the id, then 256 random bits */
 	ck_assert_uint_eq(strlen(c.user_code), 9);
 	ck_assert_int_eq(c.user_code[4], '-');
 	for (int i = 0; i < 9; i++)
@@ -639,6 +639,32 @@ START_TEST(a_device_code_is_single_use)
 	struct api_resp *r = api_json(&srv, "POST", path, m.access, json_object());
 	ck_assert_problem(r, 404, "user_code_invalid");
 	api_resp_free(r);
+}
+END_TEST
+
+START_TEST(a_code_issued_before_a_restart_works_after_it)
+{
+	struct member m;
+	struct codes c;
+	struct tv_tokens t;
+	char forged[128];
+	/* A server of its own: the suite's is shared by tests that each run in
+	 * a child process, which would not see where a restarted one listens. */
+	struct api_server shared = srv;
+	api_start(&srv, NULL);
+	member_new(&m);
+	authorize(NULL, &c);
+	api_restart(&srv);
+	expect_poll(c.device_code, "authorization_pending");
+	/* The code names its row, but only its secret opens it. */
+	snprintf(forged, sizeof forged, "%s", c.device_code);
+	forged[50] = forged[50] == 'A' ? 'B' : 'A';
+	expect_poll(forged, "invalid_grant");
+	approve(&m, c.user_code);
+	exchange(c.device_code, &t);
+	expect_poll(c.device_code, "invalid_grant");
+	ck_assert_int_eq(api_stop(&srv), 0);
+	srv = shared;
 }
 END_TEST
 
@@ -1553,6 +1579,7 @@ static Suite *device_flow_suite(void)
 	tcase_add_test(tc, slow_down_adds_five_seconds_that_stay);
 	tcase_add_test(tc, codes_expire_after_ten_minutes);
 	tcase_add_test(tc, a_device_code_is_single_use);
+	tcase_add_test(tc, a_code_issued_before_a_restart_works_after_it);
 	tcase_add_test(tc, a_denied_code_gets_access_denied_for_good);
 	tcase_add_test(tc, refresh_through_the_token_endpoint_rotates_and_detects_reuse);
 	tcase_add_test(tc, a_refresh_token_is_refreshed_only_by_the_client_it_was_issued_to);

@@ -150,7 +150,7 @@ static void tv_by_device_flow(const struct signin *member, const char *profile_i
 	char path[128], body[256];
 	struct api_resp *r = api_form(&srv, "/oauth/device_authorization", "client_id=hearth-tv-demo");
 	ck_assert_status(r, 200);
-	char code[64], user_code[16];
+	char code[128], user_code[16];
 	copy(code, sizeof code, api_str(r, "device_code"));
 	copy(user_code, sizeof user_code, api_str(r, "user_code"));
 	api_resp_free(r);
