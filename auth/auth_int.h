@@ -172,6 +172,12 @@ void auth_last_use_record(const char *session_id, const char *network, int64_t a
  * next flush.  *written (may be NULL) gets how many sign-ins were written. */
 enum err auth_last_use_flush(struct db *db, int64_t *written);
 
+/* Delete refresh tokens that expired, then sign-ins 30 days after they
+ * expired (with no refresh token left), in transactions of a bounded size;
+ * *deleted (may be NULL) counts the rows.  Run hourly by the last-use
+ * writer thread. */
+enum err auth_sessions_purge(struct db *db, int64_t now, int64_t *deleted);
+
 /* Stop the writer thread of auth_last_use_start (if running) and flush
  * what is left. */
 void auth_last_use_stop(void);

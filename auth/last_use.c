@@ -204,26 +204,30 @@ static pthread_cond_t writer_cv = PTHREAD_COND_INITIALIZER;
 static bool writer_stop;
 static int64_t writer_flush_ms = 5000;
 
+#define PURGE_EVERY_S 3600 /* expired sign-ins and refresh tokens (auth_sessions_purge) */
+
 static void *writer_main(void *arg)
 {
 	(void)arg;
+	int64_t last_purge = 0;
 	pthread_mutex_lock(&writer_mu);
 	while (!writer_stop) {
 		struct timespec ts;
-		clock_gettime(CLOCK_REALTIME, &ts);
-		ts.tv_sec += (time_t)(writer_flush_ms / 1000);
-		ts.tv_nsec += (long)(writer_flush_ms % 1000) * 1000000L;
-		if (ts.tv_nsec >= 1000000000L) {
-			ts.tv_sec++;
-			ts.tv_nsec -= 1000000000L;
-		}
+		clock_deadline_ms(&ts, writer_flush_ms);
 		pthread_cond_timedwait(&writer_cv, &writer_mu, &ts);
 		if (writer_stop)
 			break;
 		pthread_mutex_unlock(&writer_mu);
 		struct db *db = db_thread();
-		if (db)
+		if (db) {
 			auth_last_use_flush(db, NULL);
+			int64_t now = clock_now(), gone = 0;
+			if (now - last_purge >= PURGE_EVERY_S && auth_sessions_purge(db, now, &gone) == ERR_OK) {
+				last_purge = now;
+				if (gone > 0)
+					log_info("auth.sessions_purged", "rows=%lld", (long long)gone);
+			}
+		}
 		pthread_mutex_lock(&writer_mu);
 	}
 	pthread_mutex_unlock(&writer_mu);

@@ -674,3 +674,34 @@ enum err auth_session_check(struct db *db, const char *account_id, const char *s
 	}
 	return ERR_OK;
 }
+
+/* ---- purging what expired ----
+ *
+ * A refresh token is kept after it was exchanged so that presenting it
+ * again revokes its sign-in (reuse detection); once it has expired it is
+ * refused anyway, so it goes.  A sign-in goes SESSION_KEEP_S after it
+ * expired (a revoked one stops sliding, so it expires within the refresh
+ * lifetime of its revocation): the member's list and staff's account page
+ * show recent ended sign-ins for a while.  Its refresh tokens went first
+ * (they expire no later than it). */
+
+#define PURGE_BATCH 2000
+#define SESSION_KEEP_S (30 * 86400)
+
+enum err auth_sessions_purge(struct db *db, int64_t now, int64_t *deleted)
+{
+	int64_t gone = 0;
+	enum err e = db_purge(db,
+			      "DELETE FROM refresh_tokens WHERE token_hash IN (SELECT token_hash FROM refresh_tokens"
+			      " WHERE expires_at < ?1 ORDER BY expires_at LIMIT ?2)",
+			      now, PURGE_BATCH, &gone);
+	if (e == ERR_OK)
+		e = db_purge(db,
+			     "DELETE FROM sessions WHERE id IN (SELECT s.id FROM sessions s WHERE s.expires_at < ?1"
+			     " AND NOT EXISTS (SELECT 1 FROM refresh_tokens r WHERE r.session_id = s.id)"
+			     " ORDER BY s.expires_at LIMIT ?2)",
+			     now - SESSION_KEEP_S, PURGE_BATCH, &gone);
+	if (deleted)
+		*deleted = gone;
+	return e;
+}

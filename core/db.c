@@ -520,6 +520,40 @@ enum err db_run(struct db *db, const char *sql)
 	return e;
 }
 
+struct purge_ctx {
+	const char *sql;
+	int64_t cutoff, batch, deleted;
+};
+
+static enum err purge_batch_tx(struct db *db, void *arg)
+{
+	struct purge_ctx *c = arg;
+	struct db_stmt *st = NULL;
+	c->deleted = 0;
+	enum err e = db_prepare(db, c->sql, &st);
+	if (e != ERR_OK)
+		return e;
+	db_bind_int64(st, 1, c->cutoff);
+	db_bind_int64(st, 2, c->batch);
+	e = db_step_done(st);
+	db_done(st);
+	if (e == ERR_OK)
+		c->deleted = db_changes(db);
+	return e;
+}
+
+enum err db_purge(struct db *db, const char *sql, int64_t cutoff, int64_t batch, int64_t *deleted)
+{
+	struct purge_ctx c = {sql, cutoff, batch, 0};
+	enum err e;
+	do {
+		e = db_transaction(db, purge_batch_tx, &c);
+		if (e == ERR_OK && deleted)
+			*deleted += c.deleted;
+	} while (e == ERR_OK && c.deleted == batch);
+	return e;
+}
+
 enum err db_begin(struct db *db)
 {
 	db->nafter = 0;

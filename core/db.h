@@ -181,6 +181,13 @@ enum err db_deferred_commit(struct db *db);
  * mode. */
 void db_deferred_rollback(struct db *db);
 
+/* Delete old rows in transactions of at most `batch` rows, until a batch
+ * comes back short: `sql` is a DELETE taking the cutoff as ?1 and the batch
+ * size as ?2 (typically "... WHERE id IN (SELECT id ... WHERE t < ?1 ORDER
+ * BY t LIMIT ?2)"), so the write lock is never held for long and a purge cut
+ * short by a crash continues next time.  Adds the rows deleted to *deleted. */
+enum err db_purge(struct db *db, const char *sql, int64_t cutoff, int64_t batch, int64_t *deleted);
+
 /* True while the calling thread is inside db_transaction()'s function, or
  * holds a deferred transaction open (db_defer_commit). */
 bool db_in_transaction(void);

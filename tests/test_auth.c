@@ -692,6 +692,54 @@ START_TEST(test_last_use_flush_writes_the_latest_and_never_goes_back)
 }
 END_TEST
 
+/* Expired refresh tokens go; sign-ins go 30 days after they expired, once
+ * no refresh token of theirs is left; live ones and recent ones stay.  More
+ * than a batch of 2,000 goes in several transactions. */
+START_TEST(test_expired_sign_ins_and_refresh_tokens_are_purged)
+{
+	struct unit_db u;
+	const int64_t now = 100 * 86400, day = 86400;
+	unit_db_open(&u);
+	ck_assert_int_eq(migrate_apply(u.db, NULL), ERR_OK);
+	ck_assert_int_eq(db_exec(u.db, "PRAGMA foreign_keys = OFF"), ERR_OK);
+	char sql[1024];
+	/* old: expired 40 days ago; recent: expired 10 days ago; live: expires in 20 days. */
+	snprintf(sql, sizeof sql,
+		 "INSERT INTO sessions (id, account_id, created_at, last_used_at, expires_at) VALUES"
+		 " ('ses_old', 'acc_a', 0, 0, %lld), ('ses_recent', 'acc_a', 0, 0, %lld),"
+		 " ('ses_live', 'acc_a', 0, 0, %lld);"
+		 "INSERT INTO refresh_tokens (token_hash, session_id, created_at, expires_at, rotated_at) VALUES"
+		 " ('h_old', 'ses_old', 0, %lld, NULL), ('h_recent', 'ses_recent', 0, %lld, NULL),"
+		 " ('h_live_rotated', 'ses_live', 0, %lld, 1), ('h_live', 'ses_live', 0, %lld, NULL)",
+		 (long long)(now - 40 * day), (long long)(now - 10 * day), (long long)(now + 20 * day),
+		 (long long)(now - 40 * day), (long long)(now - 10 * day), (long long)(now + 5 * day),
+		 (long long)(now + 20 * day));
+	ck_assert_int_eq(db_exec(u.db, sql), ERR_OK);
+	/* 4,500 rotated tokens of the live sign-in that expired yesterday. */
+	ck_assert_int_eq(db_exec(u.db, "BEGIN"), ERR_OK);
+	for (int i = 0; i < 4500; i++) {
+		snprintf(sql, sizeof sql,
+			 "INSERT INTO refresh_tokens (token_hash, session_id, created_at, expires_at, rotated_at)"
+			 " VALUES ('h_rot_%d', 'ses_live', 0, %lld, 1)",
+			 i, (long long)(now - day + i));
+		ck_assert_int_eq(db_exec(u.db, sql), ERR_OK);
+	}
+	ck_assert_int_eq(db_exec(u.db, "COMMIT"), ERR_OK);
+	int64_t gone = -1;
+	ck_assert_int_eq(auth_sessions_purge(u.db, now, &gone), ERR_OK);
+	ck_assert_int_eq(gone, 4500 + 2 + 1); /* the tokens, h_old, h_recent; ses_old */
+	ck_assert_int_eq(int_of(u.db, "SELECT COUNT(*) FROM refresh_tokens WHERE ?1 IS NOT NULL", "x"), 2);
+	ck_assert_int_eq(int_of(u.db, "SELECT COUNT(*) FROM refresh_tokens WHERE session_id = ?1", "ses_live"), 2);
+	ck_assert_int_eq(int_of(u.db, "SELECT COUNT(*) FROM sessions WHERE id = ?1", "ses_old"), 0);
+	ck_assert_int_eq(int_of(u.db, "SELECT COUNT(*) FROM sessions WHERE id = ?1", "ses_recent"), 1);
+	ck_assert_int_eq(int_of(u.db, "SELECT COUNT(*) FROM sessions WHERE id = ?1", "ses_live"), 1);
+	/* Nothing more to do. */
+	ck_assert_int_eq(auth_sessions_purge(u.db, now, &gone), ERR_OK);
+	ck_assert_int_eq(gone, 0);
+	unit_db_close(&u);
+}
+END_TEST
+
 static Suite *auth_suite(void)
 {
 	Suite *s = suite_create("auth");
@@ -725,6 +773,7 @@ static Suite *auth_suite(void)
 	TCase *last_use = tcase_create("last use");
 	tcase_add_checked_fixture(last_use, setup, teardown);
 	tcase_add_test(last_use, test_last_use_flush_writes_the_latest_and_never_goes_back);
+	tcase_add_test(last_use, test_expired_sign_ins_and_refresh_tokens_are_purged);
 	suite_add_tcase(s, last_use);
 	return s;
 }
