@@ -29,9 +29,8 @@
 #define N_ROWS(a) (sizeof(a) / sizeof((a)[0]))
 #define DAY INT64_C(86400)
 
-static char dir[64];
-static char db_path[128];
-static struct db *db;
+static struct unit_db u;
+static struct db *db; /* u.db */
 
 /* 2027-01-15T08:00:00Z, the API harness's start too. */
 #define T0 INT64_C(1800000000)
@@ -52,15 +51,8 @@ static void assert_err(enum err got, enum err want)
 
 static void setup(void)
 {
-	struct db_options o;
-	snprintf(dir, sizeof dir, "/tmp/hearth-billing-XXXXXX");
-	ck_assert_ptr_nonnull(mkdtemp(dir));
-	snprintf(db_path, sizeof db_path, "%s/t.db", dir);
-	db_options_init(&o);
-	o.path = db_path;
-	o.sync = DB_SYNC_NORMAL;
-	ck_assert_int_eq(db_open(&o, &db), ERR_OK);
-	ck_assert_int_eq(migrate_apply(db, NULL), ERR_OK);
+	unit_db_open_migrated(&u);
+	db = u.db;
 	clock_use_test(T0);
 	int64_t version = 0;
 	ck_assert_int_eq(bill_catalog_ensure(db, &version), ERR_OK);
@@ -69,15 +61,8 @@ static void setup(void)
 
 static void teardown(void)
 {
-	char p[160];
-	db_close(db);
+	unit_db_close(&u);
 	db = NULL;
-	static const char *const suffixes[] = {"", "-wal", "-shm"};
-	for (size_t i = 0; i < N_ROWS(suffixes); i++) {
-		snprintf(p, sizeof p, "%s%s", db_path, suffixes[i]);
-		unlink(p);
-	}
-	rmdir(dir);
 }
 
 static int64_t q_int(struct db *h, const char *sql, const char *arg)
@@ -1231,7 +1216,7 @@ static void *subscribe_many(void *arg)
 	struct db_options o;
 	struct db *h = NULL;
 	db_options_init(&o);
-	o.path = db_path;
+	o.path = u.path;
 	o.sync = DB_SYNC_NORMAL;
 	if (db_open(&o, &h) != ERR_OK) {
 		w->other = PER_THREAD;

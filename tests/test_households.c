@@ -27,9 +27,8 @@
 #define DAY INT64_C(86400)
 #define T0 INT64_C(1800000000) /* 2027-01-15T08:00:00Z */
 
-static char dir[64];
-static char db_path[128];
-static struct db *db;
+static struct unit_db u;
+static struct db *db; /* u.db */
 
 static void load(const char *policy)
 {
@@ -43,30 +42,16 @@ static void load(const char *policy)
 
 static void setup(void)
 {
-	struct db_options o;
-	snprintf(dir, sizeof dir, "/tmp/hearth-hh-XXXXXX");
-	ck_assert_ptr_nonnull(mkdtemp(dir));
-	snprintf(db_path, sizeof db_path, "%s/t.db", dir);
-	db_options_init(&o);
-	o.path = db_path;
-	o.sync = DB_SYNC_NORMAL;
-	ck_assert_int_eq(db_open(&o, &db), ERR_OK);
-	ck_assert_int_eq(migrate_apply(db, NULL), ERR_OK);
+	unit_db_open_migrated(&u);
+	db = u.db;
 	clock_use_test(T0);
 	load(NULL);
 }
 
 static void teardown(void)
 {
-	char p[160];
-	db_close(db);
+	unit_db_close(&u);
 	db = NULL;
-	static const char *const suffixes[] = {"", "-wal", "-shm"};
-	for (size_t i = 0; i < N_ROWS(suffixes); i++) {
-		snprintf(p, sizeof p, "%s%s", db_path, suffixes[i]);
-		unlink(p);
-	}
-	rmdir(dir);
 }
 
 static int64_t q_int(const char *sql, const char *arg)

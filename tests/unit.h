@@ -19,6 +19,7 @@
 #include "core/clock.h"
 #include "core/db.h"
 #include "core/ids.h"
+#include "core/migrate.h"
 
 struct unit_db {
 	char path[64];
@@ -53,6 +54,20 @@ static inline void unit_db_open(struct unit_db *u)
 {
 	unit_tmp_path(u->path, sizeof u->path);
 	u->db = unit_db_connect(u->path, 5000);
+}
+
+/* A fresh database with every migration applied, at synchronous=NORMAL
+ * (the suites that use it prove logic, not durability: test_powerloss and
+ * api_crash do that). */
+static inline void unit_db_open_migrated(struct unit_db *u)
+{
+	struct db_options o;
+	unit_tmp_path(u->path, sizeof u->path);
+	db_options_init(&o);
+	o.path = u->path;
+	o.sync = DB_SYNC_NORMAL;
+	ck_assert_int_eq(db_open(&o, &u->db), ERR_OK);
+	ck_assert_int_eq(migrate_apply(u->db, NULL), ERR_OK);
 }
 
 /* Remove the database file and its WAL companions. */
