@@ -164,6 +164,33 @@ void api_start(struct api_server *s, const char *const *extra)
 	}
 }
 
+/* With HEARTH_API_STATUS_LOG set (scripts/test sets it), append every
+ * (method, route, status) this server answered, from its /metrics, to that
+ * file: scripts/openapi-merge --statuses then checks that docs/openapi.yaml
+ * documents each status a route was seen to answer.  Servers killed on
+ * purpose (api_kill, the crash tests) lose their counts: that only narrows
+ * the check. */
+static void record_statuses(struct api_server *s)
+{
+	const char *path = getenv("HEARTH_API_STATUS_LOG");
+	if (!path || !path[0] || s->pid <= 0)
+		return;
+	struct api_resp *r = api_get(s, "/metrics", NULL);
+	FILE *f = r && r->status == 200 && r->body ? fopen(path, "a") : NULL;
+	if (f) {
+		static const char counter[] = "hearth_http_requests_total{";
+		for (const char *line = r->body; line && *line;) {
+			const char *end = strchr(line, '\n');
+			size_t n = end ? (size_t)(end - line) : strlen(line);
+			if (n > sizeof counter - 1 && strncmp(line, counter, sizeof counter - 1) == 0)
+				fprintf(f, "%.*s\n", (int)n, line);
+			line = end ? end + 1 : NULL;
+		}
+		fclose(f);
+	}
+	api_resp_free(r);
+}
+
 void api_kill(struct api_server *s)
 {
 	if (s->pid <= 0)
@@ -199,6 +226,7 @@ static int rm_entry(const char *path, const struct stat *sb, int flag, struct FT
 int api_stop(struct api_server *s)
 {
 	int status = 0;
+	record_statuses(s);
 	if (s->pid > 0) {
 		kill(s->pid, SIGTERM);
 		if (waitpid(s->pid, &status, 0) != s->pid)
