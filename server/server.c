@@ -37,6 +37,7 @@ struct http_req {
 	char request_id[72];
 	struct netaddr client;
 	char client_ip[NETADDR_STRLEN];
+	char reply_code[48];	/* the error's code (problem `code`, OAuth `error`) for the access log */
 	/* body */
 	char *body;
 	size_t body_len, body_cap;
@@ -218,10 +219,12 @@ void http_reply_problem_ext(struct http_req *r, enum err e, const char *detail, 
 	}
 	char *text = doc ? json_dumps(doc, JSON_COMPACT) : NULL;
 	json_decref(doc);
+	snprintf(r->reply_code, sizeof r->reply_code, "%s", err_code(e));
 	if (!text) {
 		static const char fallback[] = "{\"status\":500,\"code\":\"internal_error\"}";
 		text = strdup(fallback);
 		status = 500;
+		snprintf(r->reply_code, sizeof r->reply_code, "%s", "internal_error");
 	}
 	if (status == 401 && !has_reply_header(r, "WWW-Authenticate"))
 		http_add_header(r, "WWW-Authenticate", "Bearer");
@@ -274,6 +277,8 @@ void http_reply_oauth_error(struct http_req *r, int status, const char *error,
 		http_add_header(r, "Pragma", "no-cache");
 	if (status == 401 && !has_reply_header(r, "WWW-Authenticate"))
 		http_add_header(r, "WWW-Authenticate", "Basic realm=\"hearth\"");
+	if (json_plain(error))
+		snprintf(r->reply_code, sizeof r->reply_code, "%s", error);
 	set_reply(r, status, "application/json", text, strlen(text));
 }
 
@@ -746,9 +751,10 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
 	int status = r->replied ? r->status : 0;
 	metrics_record(r->route ? r->match.index : -1, status, dur);
 	log_set_request_id(r->request_id);
-	log_info("http.access", "method=%s route=%s status=%d duration_ms=%lld.%03lld%s", r->method,
-		 r->route ? r->route->pattern : "unmatched", status, (long long)(dur / 1000),
-		 (long long)(dur % 1000), toe == MHD_REQUEST_TERMINATED_COMPLETED_OK ? "" : " aborted=true");
+	log_info("http.access", "method=%s route=%s status=%d%s%s duration_ms=%lld.%03lld%s", r->method,
+		 r->route ? r->route->pattern : "unmatched", status, r->reply_code[0] ? " code=" : "",
+		 r->reply_code, (long long)(dur / 1000), (long long)(dur % 1000),
+		 toe == MHD_REQUEST_TERMINATED_COMPLETED_OK ? "" : " aborted=true");
 	log_set_request_id(NULL);
 	metrics_inflight(-1);
 	req_free(r);

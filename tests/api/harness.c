@@ -169,7 +169,8 @@ void api_start(struct api_server *s, const char *const *extra)
  * file: scripts/openapi-merge --statuses then checks that docs/openapi.yaml
  * documents each status a route was seen to answer.  Servers killed on
  * purpose (api_kill, the crash tests) lose their counts: that only narrows
- * the check. */
+ * the check.  record_codes() adds the error code of every error answer,
+ * from the access log, once the server has stopped. */
 static void record_statuses(struct api_server *s)
 {
 	const char *path = getenv("HEARTH_API_STATUS_LOG");
@@ -189,6 +190,31 @@ static void record_statuses(struct api_server *s)
 		fclose(f);
 	}
 	api_resp_free(r);
+}
+
+/* Append "access method=M route=R status=S code=C" for each access-log
+ * line of the stopped server that carries an error code. */
+static void record_codes(const struct api_server *s)
+{
+	const char *path = getenv("HEARTH_API_STATUS_LOG");
+	if (!path || !path[0] || !s->log_path[0])
+		return;
+	FILE *in = fopen(s->log_path, "r");
+	FILE *out = in ? fopen(path, "a") : NULL;
+	char line[2048];
+	while (out && fgets(line, sizeof line, in)) {
+		const char *m = strstr(line, "event=http.access ");
+		const char *c = m ? strstr(m, " code=") : NULL;
+		const char *from = m ? strstr(m, " method=") : NULL;
+		if (!c || !from)
+			continue;
+		const char *end = strstr(c + 1, " ");
+		fprintf(out, "access%.*s\n", (int)((end ? end : c + strlen(c)) - from), from);
+	}
+	if (out)
+		fclose(out);
+	if (in)
+		fclose(in);
 }
 
 void api_kill(struct api_server *s)
@@ -233,6 +259,7 @@ int api_stop(struct api_server *s)
 			status = -1;
 		s->pid = 0;
 	}
+	record_codes(s);
 	if (!getenv("HEARTH_KEEP_TEST_DIRS") && s->dir[0])
 		nftw(s->dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
 	return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
