@@ -141,6 +141,54 @@ START_TEST(request_id_is_echoed_or_made)
 }
 END_TEST
 
+/* The access line of request `rid` in hearthd's log ("" when there is
+ * none yet: the line is written as the reply completes). */
+static void access_line(const char *rid, char *out, size_t cap)
+{
+	char want[160], line[2048];
+	snprintf(want, sizeof want, "request_id=%s ", rid);
+	out[0] = '\0';
+	for (int tries = 0; tries < 200 && !out[0]; tries++) {
+		FILE *f = fopen(srv.log_path, "r");
+		ck_assert_ptr_nonnull(f);
+		while (fgets(line, sizeof line, f))
+			if (strstr(line, "event=http.access ") && strstr(line, want))
+				snprintf(out, cap, "%s", line);
+		fclose(f);
+		if (!out[0])
+			usleep(10000);
+	}
+}
+
+START_TEST(access_lines_name_the_error_code)
+{
+	char line[2048];
+	static const char *const bad_json[] = {"X-Request-Id: log-code-1", NULL};
+	struct api_resp *r = api_request(&srv, "POST", "/test/v1/clock", NULL, "application/json", "{",
+					 bad_json);
+	ck_assert_problem(r, 400, "invalid_json");
+	api_resp_free(r);
+	access_line("log-code-1", line, sizeof line);
+	ck_assert_ptr_nonnull(strstr(line, " route=/test/v1/clock status=400 code=invalid_json "));
+
+	static const char *const unknown[] = {"X-Request-Id: log-code-2", NULL};
+	r = api_request(&srv, "GET", "/no/such/route", NULL, NULL, NULL, unknown);
+	ck_assert_problem(r, 404, "route_not_found");
+	api_resp_free(r);
+	access_line("log-code-2", line, sizeof line);
+	ck_assert_ptr_nonnull(strstr(line, " route=unmatched status=404 code=route_not_found "));
+
+	/* A success names no code. */
+	static const char *const ok[] = {"X-Request-Id: log-code-3", NULL};
+	r = api_request(&srv, "GET", "/healthz", NULL, NULL, NULL, ok);
+	ck_assert_status(r, 200);
+	api_resp_free(r);
+	access_line("log-code-3", line, sizeof line);
+	ck_assert_ptr_nonnull(strstr(line, " route=/healthz status=200 duration_ms="));
+	ck_assert_ptr_null(strstr(line, "code="));
+}
+END_TEST
+
 static long long metric_value(const char *text, const char *series)
 {
 	const char *p = strstr(text, series);
@@ -280,6 +328,7 @@ static Suite *server_suite(void)
 	tcase_add_test(tc, unknown_route_is_404);
 	tcase_add_test(tc, wrong_method_is_405_with_allow);
 	tcase_add_test(tc, request_id_is_echoed_or_made);
+	tcase_add_test(tc, access_lines_name_the_error_code);
 	tcase_add_test(tc, metrics_count_what_was_served);
 	tcase_add_test(tc, test_clock_moves_forward_only);
 	suite_add_tcase(s, tc);
