@@ -87,10 +87,38 @@ static enum err authenticate(struct http_req *req, unsigned flags, int role, str
 
 /* ---- POST /v1/tokens/refresh ---- */
 
+/* A refresh waiting for its commit: every device refreshes every few
+ * minutes, the busiest write there is, so it goes through the group-commit
+ * writer (core/batch.h) on a suspended connection, as /oauth/token's
+ * refresh grant does, and no server thread waits for the disk. */
+struct pending_refresh {
+	struct http_req *req;
+	struct auth_tokens t;
+};
+
+static void refresh_committed(void *arg, enum err e)
+{
+	struct pending_refresh *p = arg;
+	struct http_req *req = p->req;
+	if (e == ERR_REFRESH_TOKEN_INVALID)
+		http_reply_problem(req, e, "The refresh token is unknown, expired, already used or its sign-in ended");
+	else if (e == ERR_REFRESH_TOKEN_REUSED)
+		http_reply_problem(req, e, "This refresh token was already exchanged; the sign-in was revoked. Sign in again");
+	else if (e != ERR_OK)
+		http_reply_problem(req, e, NULL);
+	else
+		http_reply_json(req, 200,
+				json_pack("{s:s, s:s, s:s, s:I}", "access_token", p->t.access_token,
+					  "refresh_token", p->t.refresh_token, "token_type", "Bearer",
+					  "expires_in", (json_int_t)p->t.expires_in));
+	sodium_memzero(&p->t, sizeof p->t);
+	free(p);
+	http_deferred_done(req);
+}
+
 static void tokens_refresh(struct http_req *req)
 {
 	static const char *const allowed[] = {"refresh_token", NULL};
-	struct auth_tokens t;
 	struct jv v;
 	const char *refresh = NULL;
 	jv_init(&v, http_json(req));
@@ -103,24 +131,18 @@ static void tokens_refresh(struct http_req *req)
 	}
 	jv_release(&v);
 	struct db *db = db_thread();
-	enum err e = db ? auth_refresh(db, refresh, http_client_addr(req), &t) : ERR_DB;
-	if (e == ERR_REFRESH_TOKEN_INVALID) {
-		http_reply_problem(req, e, "The refresh token is unknown, expired, already used or its sign-in ended");
+	struct pending_refresh *p = db ? calloc(1, sizeof *p) : NULL;
+	if (!p) {
+		http_reply_problem(req, db ? ERR_NOMEM : ERR_DB, NULL);
 		return;
 	}
-	if (e == ERR_REFRESH_TOKEN_REUSED) {
-		http_reply_problem(req, e, "This refresh token was already exchanged; the sign-in was revoked. Sign in again");
-		return;
-	}
-	if (e != ERR_OK) {
-		http_reply_problem(req, e, NULL);
-		return;
-	}
-	http_reply_json(req, 200,
-			json_pack("{s:s, s:s, s:s, s:I}", "access_token", t.access_token, "refresh_token",
-				  t.refresh_token, "token_type", "Bearer", "expires_in",
-				  (json_int_t)t.expires_in));
-	sodium_memzero(&t, sizeof t);
+	p->req = req;
+	http_defer(req); /* the writer may answer before this returns */
+	bool pending = false;
+	enum err e = auth_refresh_async(db, refresh, NULL, http_client_addr(req), &p->t, refresh_committed, p,
+					&pending);
+	if (!pending)
+		refresh_committed(p, e);
 }
 
 /* ---- sign-ins ---- */
