@@ -220,3 +220,75 @@ out:
 	*out = rows;
 	return ERR_OK;
 }
+
+/* ---- retention ---- */
+
+#define EVENTS_KEEP_TYPE "account.erased"
+
+struct purge_ctx {
+	int64_t cutoff, batch;
+	int64_t after;		/* events up to this id were dealt with by earlier batches */
+	int64_t upto;		/* this batch deals with events up to this id */
+	int64_t deleted;	/* by this batch */
+	bool done;		/* reached an event newer than the cutoff, or the newest */
+};
+
+/* One batch: the oldest `batch` events after `after`, short of the newest,
+ * up to the first one newer than the cutoff; deletes them but the kept type.
+ * Rerunnable: it changes nothing in `c` that the next run reads. */
+static enum err purge_tx(struct db *db, void *arg)
+{
+	struct purge_ctx *c = arg;
+	struct db_stmt *st = NULL;
+	int64_t n = 0;
+	bool newer = false, row = false;
+	c->upto = c->after;
+	c->deleted = 0;
+	enum err e = db_prepare(db,
+				"SELECT id, created_at FROM events WHERE id > ?1"
+				" AND id < (SELECT max(id) FROM events) ORDER BY id LIMIT ?2",
+				&st);
+	if (e != ERR_OK)
+		return e;
+	db_bind_int64(st, 1, c->after);
+	db_bind_int64(st, 2, c->batch);
+	while ((e = db_step(st, &row)) == ERR_OK && row) {
+		if (db_column_int64(st, 1) >= c->cutoff) {
+			newer = true;
+			break;
+		}
+		c->upto = db_column_int64(st, 0);
+		n++;
+	}
+	db_done(st);
+	if (e != ERR_OK)
+		return e;
+	c->done = newer || n < c->batch;
+	if (n == 0)
+		return ERR_OK;
+	e = db_prepare(db,
+		       "DELETE FROM events WHERE id > ?1 AND id <= ?2 AND type <> '" EVENTS_KEEP_TYPE "'",
+		       &st);
+	if (e != ERR_OK)
+		return e;
+	db_bind_int64(st, 1, c->after);
+	db_bind_int64(st, 2, c->upto);
+	e = db_step_done(st);
+	db_done(st);
+	if (e == ERR_OK)
+		c->deleted = db_changes(db);
+	return e;
+}
+
+enum err events_purge(struct db *db, int64_t cutoff, int64_t batch, int64_t *deleted)
+{
+	struct purge_ctx c = {.cutoff = cutoff, .batch = batch > 0 ? batch : 1};
+	enum err e;
+	do {
+		e = db_transaction(db, purge_tx, &c);
+		if (e == ERR_OK && deleted)
+			*deleted += c.deleted;
+		c.after = c.upto; /* kept events already read are not read again */
+	} while (e == ERR_OK && !c.done);
+	return e;
+}

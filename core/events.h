@@ -44,4 +44,14 @@ enum err events_emit_flat(struct db *db, const char *type, const char *subject,
 enum err events_list(struct db *db, int64_t after, const char *type, int64_t limit, json_t **out,
 		     int64_t *next);
 
+/* Delete the events created before `cutoff` (unix seconds), oldest first,
+ * in transactions of at most `batch` rows (the write lock is never held for
+ * long; a purge cut short continues next time).  Kept whatever their age:
+ * `account.erased` events (restoring a backup re-applies the erasures they
+ * list: docs/privacy.md) and the newest event (ids are never reused, so a
+ * feed reader's `after` stays valid).  Events are appended in time order,
+ * so a purge reads from the oldest and stops at the first newer one.  Adds
+ * the number deleted to *deleted. */
+enum err events_purge(struct db *db, int64_t cutoff, int64_t batch, int64_t *deleted);
+
 #endif

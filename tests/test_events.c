@@ -1,9 +1,12 @@
-/* core/events: events_emit_flat writes the same payload text as events_emit. */
+/* core/events: events_emit_flat writes the same payload text as events_emit;
+ * events_purge deletes old events in batches, keeping what must stay. */
 #include <check.h>
 #include <jansson.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <string.h>
 
+#include "core/clock.h"
 #include "core/events.h"
 #include "core/migrate.h"
 #include "tests/unit.h"
@@ -106,6 +109,106 @@ START_TEST(flat_refuses_more_than_sixteen_fields)
 }
 END_TEST
 
+/* ---- retention ---- */
+
+#define DAY 86400
+#define T0 1800000000LL
+
+/* `n` events of `type` at test-clock time `at`. */
+static void emit_at(int64_t at, const char *type, int n)
+{
+	ck_assert_int_eq(clock_set(at), ERR_OK);
+	for (int i = 0; i < n; i++)
+		ck_assert_int_eq(events_emit(u.db, type, "tst_1", NULL), ERR_OK);
+}
+
+static int64_t count_where(const char *where)
+{
+	char sql[256];
+	snprintf(sql, sizeof sql, "SELECT COUNT(*) FROM events WHERE %s", where);
+	return unit_query_int(u.db, sql);
+}
+
+static void retention_setup(void)
+{
+	setup();
+	clock_use_test(T0);
+	ck_assert_int_eq(unit_query_int(u.db, "SELECT COUNT(*) FROM events"), 0);
+}
+
+START_TEST(purge_deletes_old_events_in_batches_and_keeps_newer_ones)
+{
+	emit_at(T0, "test.old", 10);
+	emit_at(T0 + 5 * DAY, "test.new", 4);
+	int64_t deleted = 0;
+	/* Batches of 3: four transactions for the ten old events. */
+	ck_assert_int_eq(events_purge(u.db, T0 + DAY, 3, &deleted), ERR_OK);
+	ck_assert_int_eq(deleted, 10);
+	ck_assert_int_eq(count_where("type = 'test.old'"), 0);
+	ck_assert_int_eq(count_where("type = 'test.new'"), 4);
+	/* Again: nothing is old any more. */
+	deleted = 0;
+	ck_assert_int_eq(events_purge(u.db, T0 + DAY, 3, &deleted), ERR_OK);
+	ck_assert_int_eq(deleted, 0);
+	ck_assert_int_eq(count_where("1"), 4);
+}
+END_TEST
+
+START_TEST(purge_keeps_erasures_and_gets_past_them)
+{
+	/* Erasures first, more of them than a batch, then old events. */
+	emit_at(T0, "account.erased", 5);
+	emit_at(T0 + 1, "test.old", 7);
+	emit_at(T0 + 2, "account.erased", 1);
+	emit_at(T0 + 9 * DAY, "test.new", 1);
+	int64_t deleted = 0;
+	ck_assert_int_eq(events_purge(u.db, T0 + DAY, 2, &deleted), ERR_OK);
+	ck_assert_int_eq(deleted, 7);
+	ck_assert_int_eq(count_where("type = 'account.erased'"), 6);
+	ck_assert_int_eq(count_where("type = 'test.old'"), 0);
+	ck_assert_int_eq(count_where("type = 'test.new'"), 1);
+}
+END_TEST
+
+START_TEST(purge_keeps_the_newest_event_so_ids_are_never_reused)
+{
+	emit_at(T0, "test.old", 5);
+	int64_t newest = unit_query_int(u.db, "SELECT max(id) FROM events");
+	int64_t deleted = 0;
+	/* Every event is older than the cutoff: all go but the newest. */
+	ck_assert_int_eq(events_purge(u.db, T0 + 100 * DAY, 100, &deleted), ERR_OK);
+	ck_assert_int_eq(deleted, 4);
+	ck_assert_int_eq(unit_query_int(u.db, "SELECT COUNT(*) FROM events"), 1);
+	ck_assert_int_eq(unit_query_int(u.db, "SELECT id FROM events"), newest);
+	/* So the next event's id follows it, and a feed reader at `newest` sees it. */
+	emit_at(T0 + 100 * DAY, "test.next", 1);
+	ck_assert_int_eq(unit_query_int(u.db, "SELECT max(id) FROM events"), newest + 1);
+	json_t *page = NULL;
+	int64_t next = 0;
+	ck_assert_int_eq(events_list(u.db, newest, NULL, 10, &page, &next), ERR_OK);
+	ck_assert_int_eq((int64_t)json_array_size(page), 1);
+	ck_assert_int_eq(next, newest + 1);
+	json_decref(page);
+}
+END_TEST
+
+START_TEST(purge_stops_at_the_first_newer_event)
+{
+	/* An old event after a newer one (a clock step back) waits for the
+	 * purge that passes the newer one: the purge never scans past it. */
+	emit_at(T0, "test.old", 2);
+	emit_at(T0 + 10 * DAY, "test.new", 1);
+	ck_assert_int_eq(db_exec(u.db, "INSERT INTO events (type, subject, payload, created_at)"
+				       " VALUES ('test.late', 'tst_1', '{}', 1800000000)"),
+			 ERR_OK);
+	emit_at(T0 + 10 * DAY, "test.new", 1);
+	int64_t deleted = 0;
+	ck_assert_int_eq(events_purge(u.db, T0 + DAY, 100, &deleted), ERR_OK);
+	ck_assert_int_eq(deleted, 2);
+	ck_assert_int_eq(count_where("type = 'test.late'"), 1);
+}
+END_TEST
+
 #define N(a) ((int)(sizeof(a) / sizeof((a)[0])))
 
 static Suite *events_suite(void)
@@ -116,6 +219,13 @@ static Suite *events_suite(void)
 	tcase_add_loop_test(tc, flat_payload_is_the_same_text_as_jansson_writes, 0, N(cases));
 	tcase_add_test(tc, flat_payload_too_long_for_the_buffer_goes_through_jansson);
 	tcase_add_test(tc, flat_refuses_more_than_sixteen_fields);
+	suite_add_tcase(s, tc);
+	tc = tcase_create("retention");
+	tcase_add_checked_fixture(tc, retention_setup, teardown);
+	tcase_add_test(tc, purge_deletes_old_events_in_batches_and_keeps_newer_ones);
+	tcase_add_test(tc, purge_keeps_erasures_and_gets_past_them);
+	tcase_add_test(tc, purge_keeps_the_newest_event_so_ids_are_never_reused);
+	tcase_add_test(tc, purge_stops_at_the_first_newer_event);
 	suite_add_tcase(s, tc);
 	return s;
 }
