@@ -18,6 +18,15 @@
 #include "core/clock.h"
 #include "core/events.h"
 
+bool auth_device_type_ok(const char *t)
+{
+	static const char *const types[] = {"tv", "phone", "tablet", "web", "console", NULL};
+	for (size_t i = 0; t && types[i]; i++)
+		if (strcmp(t, types[i]) == 0)
+			return true;
+	return false;
+}
+
 static void read_device_row(struct db_stmt *st, void *row)
 {
 	struct auth_device_row *r = row;

@@ -42,15 +42,6 @@ static const char *network_of(const struct netaddr *client, char *buf, size_t ca
 	return buf[0] ? buf : NULL;
 }
 
-static bool device_type_ok(const char *t)
-{
-	static const char *const types[] = {"tv", "phone", "tablet", "web", "console", NULL};
-	for (size_t i = 0; t && types[i]; i++)
-		if (strcmp(t, types[i]) == 0)
-			return true;
-	return false;
-}
-
 /* Make a refresh token for `session_id`, store its hash, and copy it to `out`. */
 static enum err new_refresh_token(struct db *db, const char *session_id, int64_t now,
 				  char out[AUTH_REFRESH_MAX])
@@ -138,7 +129,7 @@ enum err auth_signin_create(struct db *db, const char *account_id, const struct 
 	struct db_stmt *st = NULL;
 	int64_t now = clock_now();
 	memset(out, 0, sizeof *out);
-	if (!dev || !dev->name || !dev->name[0] || !device_type_ok(dev->type))
+	if (!dev || !dev->name || !dev->name[0] || !auth_device_type_ok(dev->type))
 		return ERR_VALIDATION;
 	const char *network = network_of(client, netbuf, sizeof netbuf);
 	enum err e = upsert_device(db, account_id, dev, network, now, out->device_id);
