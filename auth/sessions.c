@@ -69,6 +69,21 @@ static enum err new_refresh_token(struct db *db, const char *session_id, int64_t
 	return e;
 }
 
+/* Bind what both statements of upsert_device write: ?1 the device id, ?2
+ * the account, ?3..?6 the device's own fields, ?7 now, ?8 the network. */
+static void bind_device(struct db_stmt *st, const char *id, const char *account_id,
+			const struct auth_device *dev, int64_t now, const char *network)
+{
+	db_bind_text(st, 1, id);
+	db_bind_text(st, 2, account_id);
+	db_bind_text(st, 3, dev->type);
+	db_bind_text(st, 4, dev->name);
+	db_bind_text(st, 5, dev->model);
+	db_bind_text(st, 6, dev->client_id);
+	db_bind_int64(st, 7, now);
+	db_bind_text(st, 8, network);
+}
+
 /* Update the account's device `dev->id` or make a new one; its id goes to `out`. */
 static enum err upsert_device(struct db *db, const char *account_id, const struct auth_device *dev,
 			      const char *network, int64_t now, char out[IDS_MAX])
@@ -85,14 +100,7 @@ static enum err upsert_device(struct db *db, const char *account_id, const struc
 			       &st);
 		if (e != ERR_OK)
 			return e;
-		db_bind_text(st, 1, dev->id);
-		db_bind_text(st, 2, account_id);
-		db_bind_text(st, 3, dev->type);
-		db_bind_text(st, 4, dev->name);
-		db_bind_text(st, 5, dev->model);
-		db_bind_text(st, 6, dev->client_id);
-		db_bind_int64(st, 7, now);
-		db_bind_text(st, 8, network);
+		bind_device(st, dev->id, account_id, dev, now, network);
 		e = db_step_row(st);
 		db_done(st);
 		if (e == ERR_OK) {
@@ -109,14 +117,7 @@ static enum err upsert_device(struct db *db, const char *account_id, const struc
 		       &st);
 	if (e != ERR_OK)
 		return e;
-	db_bind_text(st, 1, out);
-	db_bind_text(st, 2, account_id);
-	db_bind_text(st, 3, dev->type);
-	db_bind_text(st, 4, dev->name);
-	db_bind_text(st, 5, dev->model);
-	db_bind_text(st, 6, dev->client_id);
-	db_bind_int64(st, 7, now);
-	db_bind_text(st, 8, network);
+	bind_device(st, out, account_id, dev, now, network);
 	e = db_step_done(st);
 	db_done(st);
 	return e;
