@@ -146,6 +146,12 @@ enum err auth_sessions_list(struct db *db, const char *account_id, int64_t limit
 enum err auth_session_revoke(struct db *db, const char *account_id, const char *session_id,
 			     const char *reason);
 
+/* Revoke, in the caller's transaction at `now`, the sign-ins of `account_id`
+ * on its device `device_id` not yet revoked, each with a session.revoked
+ * event; *count receives how many. */
+enum err auth_device_sessions_revoke(struct db *db, const char *account_id, const char *device_id,
+				     const char *reason, int64_t now, int64_t *count);
+
 /* Revoke every live sign-in of `account_id` (own transaction); *count
  * receives how many. */
 enum err auth_sessions_revoke_all(struct db *db, const char *account_id, const char *reason,

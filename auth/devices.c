@@ -121,8 +121,6 @@ static enum err revoke_device_tx(struct db *db, void *arg)
 	struct revoke_device_ctx *c = arg;
 	struct db_stmt *st = NULL;
 	int64_t now = clock_now();
-	char (*ids)[IDS_MAX] = NULL;
-	size_t n = 0, cap = 0;
 	c->sessions = 0;
 	enum err e = db_prepare(db,
 				"UPDATE devices SET revoked_at = ?3 WHERE id = ?1 AND account_id = ?2"
@@ -139,41 +137,11 @@ static enum err revoke_device_tx(struct db *db, void *arg)
 		return e;
 	if (db_changes(db) != 1)
 		return ERR_NOT_FOUND;
-	e = db_prepare(db,
-		       "UPDATE sessions SET revoked_at = ?3, revoke_reason = ?4"
-		       " WHERE device_id = ?1 AND account_id = ?2 AND revoked_at IS NULL RETURNING id",
-		       &st);
+	int64_t n = 0;
+	e = auth_device_sessions_revoke(db, c->account_id, c->device_id, c->reason, now, &n);
 	if (e != ERR_OK)
 		return e;
-	db_bind_text(st, 1, c->device_id);
-	db_bind_text(st, 2, c->account_id);
-	db_bind_int64(st, 3, now);
-	db_bind_text(st, 4, c->reason);
-	for (;;) {
-		bool row = false;
-		e = db_step(st, &row);
-		if (e != ERR_OK || !row)
-			break;
-		if (n == cap) {
-			size_t ncap = cap ? cap * 2 : 4;
-			void *p = realloc(ids, ncap * sizeof *ids);
-			if (!p) {
-				e = ERR_NOMEM;
-				break;
-			}
-			ids = p;
-			cap = ncap;
-		}
-		auth_copy_col(st, 0, ids[n++], IDS_MAX);
-	}
-	db_done(st);
-	for (size_t i = 0; e == ERR_OK && i < n; i++)
-		e = events_emit(db, "session.revoked", ids[i],
-				json_pack("{s:s, s:s}", "account_id", c->account_id, "reason", c->reason));
-	free(ids);
-	if (e != ERR_OK)
-		return e;
-	c->sessions = (int64_t)n;
+	c->sessions = n;
 	return events_emit(db, "device.revoked", c->device_id,
 			   json_pack("{s:s, s:s, s:I}", "account_id", c->account_id, "reason", c->reason,
 				     "sessions_revoked", (json_int_t)n));

@@ -386,11 +386,15 @@ enum err auth_refresh(struct db *db, const char *refresh_token, const struct net
 
 /* ---- revocation ---- */
 
+/* Revoke at `now` the sign-ins of `account_id` not yet revoked: only the
+ * live `only_id` (when not NULL), all but `keep_id` (when not NULL), only
+ * those on device `device_id` (when not NULL); each gets a session.revoked
+ * event, and *count how many there were. */
 static enum err revoke_where(struct db *db, const char *account_id, const char *only_id,
-			     const char *keep_id, const char *reason, int64_t *count)
+			     const char *keep_id, const char *device_id, const char *reason,
+			     int64_t now, int64_t *count)
 {
 	struct db_stmt *st = NULL;
-	int64_t now = clock_now();
 	size_t n = 0, cap = 0;
 	char (*ids)[IDS_MAX] = NULL;
 	*count = 0;
@@ -398,6 +402,7 @@ static enum err revoke_where(struct db *db, const char *account_id, const char *
 				"UPDATE sessions SET revoked_at = ?4, revoke_reason = ?5"
 				" WHERE account_id = ?1 AND revoked_at IS NULL"
 				" AND (?2 IS NULL OR id = ?2) AND (?3 IS NULL OR id <> ?3)"
+				" AND (?6 IS NULL OR device_id = ?6)"
 				" AND (?2 IS NULL OR expires_at > ?4) RETURNING id",
 				&st);
 	if (e != ERR_OK)
@@ -407,6 +412,7 @@ static enum err revoke_where(struct db *db, const char *account_id, const char *
 	db_bind_text(st, 3, keep_id);
 	db_bind_int64(st, 4, now);
 	db_bind_text(st, 5, reason);
+	db_bind_text(st, 6, device_id);
 	for (;;) {
 		bool row = false;
 		e = db_step(st, &row);
@@ -434,6 +440,12 @@ static enum err revoke_where(struct db *db, const char *account_id, const char *
 	return e;
 }
 
+enum err auth_device_sessions_revoke(struct db *db, const char *account_id, const char *device_id,
+				     const char *reason, int64_t now, int64_t *count)
+{
+	return revoke_where(db, account_id, NULL, NULL, device_id, reason, now, count);
+}
+
 static void bump_after_commit(const char *key)
 {
 	(void)key;
@@ -444,7 +456,7 @@ enum err auth_revoke_account_sessions(struct db *db, const char *account_id,
 				      const char *keep_session_id, const char *reason)
 {
 	int64_t n = 0;
-	enum err e = revoke_where(db, account_id, NULL, keep_session_id, reason, &n);
+	enum err e = revoke_where(db, account_id, NULL, keep_session_id, NULL, reason, clock_now(), &n);
 	/* The caller has not committed yet.  Bumped now, a request could reload
 	 * the sign-in before the commit and cache it live for the staleness
 	 * bound; bumped after the commit, the next request of any thread sees
@@ -462,7 +474,8 @@ struct revoke_ctx {
 static enum err revoke_tx(struct db *db, void *arg)
 {
 	struct revoke_ctx *c = arg;
-	return revoke_where(db, c->account_id, c->only_id, NULL, c->reason, &c->count);
+	return revoke_where(db, c->account_id, c->only_id, NULL, NULL, c->reason, clock_now(),
+			    &c->count);
 }
 
 enum err auth_session_revoke(struct db *db, const char *account_id, const char *session_id,
