@@ -103,12 +103,6 @@ void auth_token_cache_enable(bool on);
 /* Copy text column `i` of `st` into `dst` (`cap` bytes); NULL reads as "". */
 void auth_copy_col(struct db_stmt *st, int i, char *dst, size_t cap);
 
-/* Resolve the page cursor `id` of `account_id`: `sql` selects one integer
- * column with ?1 the id and ?2 the account; *out gets it.
- * ERR_INVALID_PARAMETER when the id is not one of the account's. */
-enum err auth_page_cursor(struct db *db, const char *sql, const char *id, const char *account_id,
-			  int64_t *out);
-
 /* Fill the element at `row` from the current row of `st`. */
 typedef void (*auth_row_reader)(struct db_stmt *st, void *row);
 
@@ -118,6 +112,26 @@ typedef void (*auth_row_reader)(struct db_stmt *st, void *row);
  * On error *rows is NULL.  The caller still finishes `st` with db_done. */
 enum err auth_page_read(struct db_stmt *st, int64_t limit, size_t size, auth_row_reader read,
 			void **rows, size_t *n, bool *has_more);
+
+/* An account's list, paged by an integer sort key (newest first, say) and
+ * the row id to break ties. */
+struct auth_page_query {
+	/* The sort key of the row ?1 of account ?2: one integer column. */
+	const char *cursor_sql;
+	/* The page: ?1 the account, ?2 starting_after (NULL: from the start),
+	 * ?3 its sort key, ?4 the limit plus one, ?5 now when `binds_now`. */
+	const char *page_sql;
+	bool binds_now;
+	size_t row_size;
+	auth_row_reader read;
+};
+
+/* Read the page of `account_id`'s list `q` of at most `limit` rows after
+ * the row `starting_after` (NULL: the first page), as auth_page_read does.
+ * ERR_INVALID_PARAMETER when starting_after is not one of the account's. */
+enum err auth_page_list(struct db *db, const struct auth_page_query *q, const char *account_id,
+			int64_t limit, const char *starting_after, void **rows, size_t *n,
+			bool *has_more);
 
 /* ---- sessions.c ---- */
 

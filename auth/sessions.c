@@ -520,39 +520,26 @@ static void read_session_row(struct db_stmt *st, void *row)
 	auth_copy_col(st, 8, r->last_network, sizeof r->last_network);
 }
 
+static const struct auth_page_query session_page = {
+	.cursor_sql = "SELECT created_at FROM sessions WHERE id = ?1 AND account_id = ?2",
+	.page_sql = "SELECT s.id, s.device_id, d.name, d.type, d.model, s.created_at, s.last_used_at,"
+		    " s.expires_at, s.last_network FROM sessions s"
+		    " LEFT JOIN devices d ON d.id = s.device_id"
+		    " WHERE s.account_id = ?1 AND s.revoked_at IS NULL AND s.expires_at > ?5"
+		    " AND (?2 IS NULL OR s.created_at < ?3 OR (s.created_at = ?3 AND s.id < ?2))"
+		    " ORDER BY s.created_at DESC, s.id DESC LIMIT ?4",
+	.binds_now = true,
+	.row_size = sizeof(struct auth_session_row),
+	.read = read_session_row,
+};
+
 enum err auth_sessions_list(struct db *db, const char *account_id, int64_t limit,
 			    const char *starting_after, struct auth_session_row **rows, size_t *n,
 			    bool *has_more)
 {
-	struct db_stmt *st = NULL;
-	int64_t now = clock_now(), after_created = 0;
 	void *list = NULL;
-	enum err e = ERR_OK;
-	*rows = NULL;
-	*n = 0;
-	*has_more = false;
-	if (starting_after)
-		e = auth_page_cursor(db, "SELECT created_at FROM sessions WHERE id = ?1 AND account_id = ?2",
-				     starting_after, account_id, &after_created);
-	if (e != ERR_OK)
-		return e;
-	e = db_prepare(db,
-		       "SELECT s.id, s.device_id, d.name, d.type, d.model, s.created_at, s.last_used_at,"
-		       " s.expires_at, s.last_network FROM sessions s"
-		       " LEFT JOIN devices d ON d.id = s.device_id"
-		       " WHERE s.account_id = ?1 AND s.revoked_at IS NULL AND s.expires_at > ?2"
-		       " AND (?3 IS NULL OR s.created_at < ?4 OR (s.created_at = ?4 AND s.id < ?3))"
-		       " ORDER BY s.created_at DESC, s.id DESC LIMIT ?5",
-		       &st);
-	if (e != ERR_OK)
-		return e;
-	db_bind_text(st, 1, account_id);
-	db_bind_int64(st, 2, now);
-	db_bind_text(st, 3, starting_after);
-	db_bind_int64(st, 4, after_created);
-	db_bind_int64(st, 5, limit + 1);
-	e = auth_page_read(st, limit, sizeof **rows, read_session_row, &list, n, has_more);
-	db_done(st);
+	enum err e = auth_page_list(db, &session_page, account_id, limit, starting_after, &list, n,
+				    has_more);
 	*rows = list;
 	return e;
 }
