@@ -266,6 +266,18 @@ bool auth_text_ok(const char *s, size_t max);
 struct http_req;
 void auth_reply_user_code_throttled(struct http_req *req, int64_t retry_after);
 
+/* Fill `data` (a JSON array) with the page of at most `limit` rows after
+ * `after` (NULL: the first page) of the member `a`'s list, and *has_more. */
+struct http_auth;
+typedef enum err (*auth_page_fill)(struct db *db, const struct http_auth *a, int64_t limit,
+				   const char *after, json_t *data, bool *has_more);
+
+/* Answer a member's paged list (auth_http.c): read the page parameters
+ * (or reply 400), fill the page, reply 200 {data, has_more}, or the problem
+ * of the error, with the detail `foreign_cursor` when starting_after is
+ * not one of the member's rows. */
+void auth_reply_member_page(struct http_req *req, auth_page_fill fill, const char *foreign_cursor);
+
 /* Route registration of device_flow_http.c, device_flow_page.c and
  * devices_http.c; auth_http_register() calls the first, which calls the
  * others. */
