@@ -155,6 +155,11 @@ enum err auth_sessions_list(struct db *db, const char *account_id, int64_t limit
 			    const char *starting_after, struct auth_session_row **rows, size_t *n,
 			    bool *has_more);
 
+/* The network a sign-in or a device authorization records for `client`:
+ * its /24 (IPv4) or /56 (IPv6) prefix, written to `buf` (`cap` bytes,
+ * NETADDR_STRLEN will do); NULL when the client is unknown. */
+const char *auth_network_of(const struct netaddr *client, char *buf, size_t cap);
+
 /* Revoke the live sign-in `session_id` of `account_id` (own transaction).
  * ERR_NOT_FOUND when it is not a live sign-in of that account. */
 enum err auth_session_revoke(struct db *db, const char *account_id, const char *session_id,

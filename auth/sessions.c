@@ -34,7 +34,7 @@ static atomic_ullong revocation_epoch = 1;
 
 void auth_revocation_bump(void) { atomic_fetch_add(&revocation_epoch, 1); }
 
-static const char *network_of(const struct netaddr *client, char *buf, size_t cap)
+const char *auth_network_of(const struct netaddr *client, char *buf, size_t cap)
 {
 	if (!client || (client->family != 4 && client->family != 6))
 		return NULL;
@@ -132,7 +132,7 @@ enum err auth_signin_create(struct db *db, const char *account_id, const struct 
 	memset(out, 0, sizeof *out);
 	if (!dev || !dev->name || !dev->name[0] || !auth_device_type_ok(dev->type))
 		return ERR_VALIDATION;
-	const char *network = network_of(client, netbuf, sizeof netbuf);
+	const char *network = auth_network_of(client, netbuf, sizeof netbuf);
 	enum err e = upsert_device(db, account_id, dev, network, now, out->device_id);
 	if (e != ERR_OK)
 		goto out;
@@ -266,7 +266,8 @@ static enum err refresh_tx(struct db *db, void *arg)
 	db_done(st);
 	if (e != ERR_OK)
 		return e;
-	const char *network = network_of(c->has_client ? &c->client : NULL, netbuf, sizeof netbuf);
+	const char *network =
+		auth_network_of(c->has_client ? &c->client : NULL, netbuf, sizeof netbuf);
 	e = db_prepare(db,
 		       "UPDATE sessions SET expires_at = ?2, last_used_at = ?3, last_network = ?4"
 		       " WHERE id = ?1",
@@ -639,7 +640,7 @@ static enum err load_check(struct db *db, const char *sid, struct check_entry *c
 static void touch(const char *sid, const struct netaddr *client, int64_t now)
 {
 	char netbuf[NETADDR_STRLEN];
-	auth_last_use_record(sid, network_of(client, netbuf, sizeof netbuf), now);
+	auth_last_use_record(sid, auth_network_of(client, netbuf, sizeof netbuf), now);
 }
 
 enum err auth_session_check(struct db *db, const char *account_id, const char *session_id,
