@@ -134,6 +134,10 @@ struct auth_device {
 	const char *client_id;	/* OAuth client for device-flow sign-ins, or NULL */
 };
 
+/* Is `t` one of the device types: tv, phone, tablet, web, console?  NULL
+ * is not. */
+bool auth_device_type_ok(const char *t);
+
 struct auth_tokens {
 	char access_token[AUTH_TOKEN_MAX];
 	char refresh_token[AUTH_REFRESH_MAX];

@@ -167,31 +167,39 @@ static json_t *session_json(const struct auth_session_row *r, const char *curren
 			 "current", strcmp(r->id, current_sid) == 0);
 }
 
-static void sessions_list(struct http_req *req)
+void auth_reply_member_page(struct http_req *req, auth_page_fill fill, const char *foreign_cursor)
 {
-	const struct http_auth *a = http_auth(req);
 	int64_t limit = 0;
 	const char *after = NULL;
-	struct auth_session_row *rows = NULL;
-	size_t n = 0;
 	bool has_more = false;
 	if (!http_page_params_or_reply(req, &limit, &after))
 		return;
 	struct db *db = db_thread();
-	enum err e = db ? auth_sessions_list(db, a->subject, limit, after, &rows, &n, &has_more) : ERR_DB;
-	if (e == ERR_INVALID_PARAMETER) {
-		http_reply_problem(req, e, "starting_after is not one of your sign-ins");
-		return;
-	}
-	if (e != ERR_OK) {
-		http_reply_problem(req, e, NULL);
-		return;
-	}
 	json_t *data = json_array();
+	enum err e = db ? fill(db, http_auth(req), limit, after, data, &has_more) : ERR_DB;
+	if (e != ERR_OK) {
+		json_decref(data);
+		http_reply_problem(req, e, e == ERR_INVALID_PARAMETER ? foreign_cursor : NULL);
+		return;
+	}
+	http_reply_json(req, 200, json_pack("{s:o, s:b}", "data", data, "has_more", has_more));
+}
+
+static enum err sessions_page(struct db *db, const struct http_auth *a, int64_t limit,
+			      const char *after, json_t *data, bool *has_more)
+{
+	struct auth_session_row *rows = NULL;
+	size_t n = 0;
+	enum err e = auth_sessions_list(db, a->subject, limit, after, &rows, &n, has_more);
 	for (size_t i = 0; i < n; i++)
 		json_array_append_new(data, session_json(&rows[i], a->session_id));
 	free(rows);
-	http_reply_json(req, 200, json_pack("{s:o, s:b}", "data", data, "has_more", has_more));
+	return e;
+}
+
+static void sessions_list(struct http_req *req)
+{
+	auth_reply_member_page(req, sessions_page, "starting_after is not one of your sign-ins");
 }
 
 static void revoke_one_or_reply(struct http_req *req, const char *session_id)

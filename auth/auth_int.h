@@ -103,12 +103,6 @@ void auth_token_cache_enable(bool on);
 /* Copy text column `i` of `st` into `dst` (`cap` bytes); NULL reads as "". */
 void auth_copy_col(struct db_stmt *st, int i, char *dst, size_t cap);
 
-/* Resolve the page cursor `id` of `account_id`: `sql` selects one integer
- * column with ?1 the id and ?2 the account; *out gets it.
- * ERR_INVALID_PARAMETER when the id is not one of the account's. */
-enum err auth_page_cursor(struct db *db, const char *sql, const char *id, const char *account_id,
-			  int64_t *out);
-
 /* Fill the element at `row` from the current row of `st`. */
 typedef void (*auth_row_reader)(struct db_stmt *st, void *row);
 
@@ -118,6 +112,26 @@ typedef void (*auth_row_reader)(struct db_stmt *st, void *row);
  * On error *rows is NULL.  The caller still finishes `st` with db_done. */
 enum err auth_page_read(struct db_stmt *st, int64_t limit, size_t size, auth_row_reader read,
 			void **rows, size_t *n, bool *has_more);
+
+/* An account's list, paged by an integer sort key (newest first, say) and
+ * the row id to break ties. */
+struct auth_page_query {
+	/* The sort key of the row ?1 of account ?2: one integer column. */
+	const char *cursor_sql;
+	/* The page: ?1 the account, ?2 starting_after (NULL: from the start),
+	 * ?3 its sort key, ?4 the limit plus one, ?5 now when `binds_now`. */
+	const char *page_sql;
+	bool binds_now;
+	size_t row_size;
+	auth_row_reader read;
+};
+
+/* Read the page of `account_id`'s list `q` of at most `limit` rows after
+ * the row `starting_after` (NULL: the first page), as auth_page_read does.
+ * ERR_INVALID_PARAMETER when starting_after is not one of the account's. */
+enum err auth_page_list(struct db *db, const struct auth_page_query *q, const char *account_id,
+			int64_t limit, const char *starting_after, void **rows, size_t *n,
+			bool *has_more);
 
 /* ---- sessions.c ---- */
 
@@ -141,10 +155,21 @@ enum err auth_sessions_list(struct db *db, const char *account_id, int64_t limit
 			    const char *starting_after, struct auth_session_row **rows, size_t *n,
 			    bool *has_more);
 
+/* The network a sign-in or a device authorization records for `client`:
+ * its /24 (IPv4) or /56 (IPv6) prefix, written to `buf` (`cap` bytes,
+ * NETADDR_STRLEN will do); NULL when the client is unknown. */
+const char *auth_network_of(const struct netaddr *client, char *buf, size_t cap);
+
 /* Revoke the live sign-in `session_id` of `account_id` (own transaction).
  * ERR_NOT_FOUND when it is not a live sign-in of that account. */
 enum err auth_session_revoke(struct db *db, const char *account_id, const char *session_id,
 			     const char *reason);
+
+/* Revoke, in the caller's transaction at `now`, the sign-ins of `account_id`
+ * on its device `device_id` not yet revoked, each with a session.revoked
+ * event; *count receives how many. */
+enum err auth_device_sessions_revoke(struct db *db, const char *account_id, const char *device_id,
+				     const char *reason, int64_t now, int64_t *count);
 
 /* Revoke every live sign-in of `account_id` (own transaction); *count
  * receives how many. */
@@ -245,6 +270,18 @@ bool auth_text_ok(const char *s, size_t max);
 /* 429 too_many_attempts with Retry-After for user-code guessing. */
 struct http_req;
 void auth_reply_user_code_throttled(struct http_req *req, int64_t retry_after);
+
+/* Fill `data` (a JSON array) with the page of at most `limit` rows after
+ * `after` (NULL: the first page) of the member `a`'s list, and *has_more. */
+struct http_auth;
+typedef enum err (*auth_page_fill)(struct db *db, const struct http_auth *a, int64_t limit,
+				   const char *after, json_t *data, bool *has_more);
+
+/* Answer a member's paged list (auth_http.c): read the page parameters
+ * (or reply 400), fill the page, reply 200 {data, has_more}, or the problem
+ * of the error, with the detail `foreign_cursor` when starting_after is
+ * not one of the member's rows. */
+void auth_reply_member_page(struct http_req *req, auth_page_fill fill, const char *foreign_cursor);
 
 /* Route registration of device_flow_http.c, device_flow_page.c and
  * devices_http.c; auth_http_register() calls the first, which calls the

@@ -58,14 +58,6 @@ static const char USER_CODE_ALPHABET[] = "BCDFGHJKLMNPQRSTVWXZ";
 
 static _Atomic int64_t last_purge; /* clock_now() of this process's last sweep */
 
-static const char *network_of(const struct netaddr *client, char *buf, size_t cap)
-{
-	if (!client || (client->family != 4 && client->family != 6))
-		return NULL;
-	netaddr_prefix(client, 24, 56, buf, cap);
-	return buf[0] ? buf : NULL;
-}
-
 bool auth_user_code_normalize(const char *in, char out[AUTH_USER_CODE_LEN + 1])
 {
 	size_t n = 0;
@@ -262,7 +254,7 @@ static enum err authorize_prepare(const struct auth_device_request *in, struct a
 	j->in.client_id = j->client_id;
 	j->c.in = &j->in;
 	j->c.hash = j->hash;
-	j->c.network = network_of(in->client, j->network, sizeof j->network);
+	j->c.network = auth_network_of(in->client, j->network, sizeof j->network);
 	j->c.out = out;
 	enum err e = ids_new(ID_PREFIX, j->c.id, sizeof j->c.id);
 	if (e == ERR_OK)

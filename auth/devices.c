@@ -18,6 +18,15 @@
 #include "core/clock.h"
 #include "core/events.h"
 
+bool auth_device_type_ok(const char *t)
+{
+	static const char *const types[] = {"tv", "phone", "tablet", "web", "console", NULL};
+	for (size_t i = 0; t && types[i]; i++)
+		if (strcmp(t, types[i]) == 0)
+			return true;
+	return false;
+}
+
 static void read_device_row(struct db_stmt *st, void *row)
 {
 	struct auth_device_row *r = row;
@@ -57,39 +66,26 @@ static enum err fill_profile_name(struct db *db, const char *account_id, struct 
 	return e;
 }
 
+/* Ordered by first sighting, which never changes, so pages are stable while
+ * devices are in use. */
+static const struct auth_page_query device_page = {
+	.cursor_sql = "SELECT first_seen_at FROM devices WHERE id = ?1 AND account_id = ?2",
+	.page_sql = "SELECT id, name, type, model, client_id, last_profile_id, last_network,"
+		    " first_seen_at, last_seen_at FROM devices"
+		    " WHERE account_id = ?1 AND revoked_at IS NULL"
+		    " AND (?2 IS NULL OR first_seen_at < ?3 OR (first_seen_at = ?3 AND id < ?2))"
+		    " ORDER BY first_seen_at DESC, id DESC LIMIT ?4",
+	.row_size = sizeof(struct auth_device_row),
+	.read = read_device_row,
+};
+
 enum err auth_devices_list(struct db *db, const char *account_id, int64_t limit,
 			   const char *starting_after, struct auth_device_row **rows, size_t *n,
 			   bool *has_more)
 {
-	struct db_stmt *st = NULL;
-	int64_t after_first_seen = 0;
 	void *list = NULL;
-	enum err e = ERR_OK;
-	*rows = NULL;
-	*n = 0;
-	*has_more = false;
-	if (starting_after)
-		e = auth_page_cursor(db, "SELECT first_seen_at FROM devices WHERE id = ?1 AND account_id = ?2",
-				     starting_after, account_id, &after_first_seen);
-	if (e != ERR_OK)
-		return e;
-	/* Ordered by first sighting, which never changes, so pages are stable
-	 * while devices are in use. */
-	e = db_prepare(db,
-		       "SELECT id, name, type, model, client_id, last_profile_id, last_network,"
-		       " first_seen_at, last_seen_at FROM devices"
-		       " WHERE account_id = ?1 AND revoked_at IS NULL"
-		       " AND (?2 IS NULL OR first_seen_at < ?3 OR (first_seen_at = ?3 AND id < ?2))"
-		       " ORDER BY first_seen_at DESC, id DESC LIMIT ?4",
-		       &st);
-	if (e != ERR_OK)
-		return e;
-	db_bind_text(st, 1, account_id);
-	db_bind_text(st, 2, starting_after);
-	db_bind_int64(st, 3, after_first_seen);
-	db_bind_int64(st, 4, limit + 1);
-	e = auth_page_read(st, limit, sizeof **rows, read_device_row, &list, n, has_more);
-	db_done(st);
+	enum err e = auth_page_list(db, &device_page, account_id, limit, starting_after, &list, n,
+				    has_more);
 	*rows = list;
 	for (size_t i = 0; e == ERR_OK && i < *n; i++)
 		e = fill_profile_name(db, account_id, &(*rows)[i], i ? &(*rows)[i - 1] : NULL);
@@ -112,8 +108,6 @@ static enum err revoke_device_tx(struct db *db, void *arg)
 	struct revoke_device_ctx *c = arg;
 	struct db_stmt *st = NULL;
 	int64_t now = clock_now();
-	char (*ids)[IDS_MAX] = NULL;
-	size_t n = 0, cap = 0;
 	c->sessions = 0;
 	enum err e = db_prepare(db,
 				"UPDATE devices SET revoked_at = ?3 WHERE id = ?1 AND account_id = ?2"
@@ -130,41 +124,11 @@ static enum err revoke_device_tx(struct db *db, void *arg)
 		return e;
 	if (db_changes(db) != 1)
 		return ERR_NOT_FOUND;
-	e = db_prepare(db,
-		       "UPDATE sessions SET revoked_at = ?3, revoke_reason = ?4"
-		       " WHERE device_id = ?1 AND account_id = ?2 AND revoked_at IS NULL RETURNING id",
-		       &st);
+	int64_t n = 0;
+	e = auth_device_sessions_revoke(db, c->account_id, c->device_id, c->reason, now, &n);
 	if (e != ERR_OK)
 		return e;
-	db_bind_text(st, 1, c->device_id);
-	db_bind_text(st, 2, c->account_id);
-	db_bind_int64(st, 3, now);
-	db_bind_text(st, 4, c->reason);
-	for (;;) {
-		bool row = false;
-		e = db_step(st, &row);
-		if (e != ERR_OK || !row)
-			break;
-		if (n == cap) {
-			size_t ncap = cap ? cap * 2 : 4;
-			void *p = realloc(ids, ncap * sizeof *ids);
-			if (!p) {
-				e = ERR_NOMEM;
-				break;
-			}
-			ids = p;
-			cap = ncap;
-		}
-		auth_copy_col(st, 0, ids[n++], IDS_MAX);
-	}
-	db_done(st);
-	for (size_t i = 0; e == ERR_OK && i < n; i++)
-		e = events_emit(db, "session.revoked", ids[i],
-				json_pack("{s:s, s:s}", "account_id", c->account_id, "reason", c->reason));
-	free(ids);
-	if (e != ERR_OK)
-		return e;
-	c->sessions = (int64_t)n;
+	c->sessions = n;
 	return events_emit(db, "device.revoked", c->device_id,
 			   json_pack("{s:s, s:s, s:I}", "account_id", c->account_id, "reason", c->reason,
 				     "sessions_revoked", (json_int_t)n));

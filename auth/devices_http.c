@@ -28,31 +28,21 @@ static json_t *device_json(const struct auth_device_row *r, const char *current_
 			 "current", current_device && strcmp(r->id, current_device) == 0);
 }
 
-static void devices_list(struct http_req *req)
+static enum err devices_page(struct db *db, const struct http_auth *a, int64_t limit,
+			     const char *after, json_t *data, bool *has_more)
 {
-	const struct http_auth *a = http_auth(req);
-	int64_t limit = 0;
-	const char *after = NULL;
 	struct auth_device_row *rows = NULL;
 	size_t n = 0;
-	bool has_more = false;
-	if (!http_page_params_or_reply(req, &limit, &after))
-		return;
-	struct db *db = db_thread();
-	enum err e = db ? auth_devices_list(db, a->subject, limit, after, &rows, &n, &has_more) : ERR_DB;
-	if (e == ERR_INVALID_PARAMETER) {
-		http_reply_problem(req, e, "starting_after is not one of your devices");
-		return;
-	}
-	if (e != ERR_OK) {
-		http_reply_problem(req, e, NULL);
-		return;
-	}
-	json_t *data = json_array();
+	enum err e = auth_devices_list(db, a->subject, limit, after, &rows, &n, has_more);
 	for (size_t i = 0; i < n; i++)
 		json_array_append_new(data, device_json(&rows[i], a->device_id));
 	free(rows);
-	http_reply_json(req, 200, json_pack("{s:o, s:b}", "data", data, "has_more", has_more));
+	return e;
+}
+
+static void devices_list(struct http_req *req)
+{
+	auth_reply_member_page(req, devices_page, "starting_after is not one of your devices");
 }
 
 static void devices_delete(struct http_req *req)

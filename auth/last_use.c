@@ -21,11 +21,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include "auth/auth_int.h"
 #include "core/clock.h"
 #include "core/log.h"
+#include "core/ticker.h"
 
 #define ROWS_PER_TX 256
 #define TABLE_MAX (1u << 20) /* sign-ins pending at once before new ones are dropped */
@@ -197,67 +197,38 @@ enum err auth_last_use_flush(struct db *db, int64_t *written)
 
 /* ---- the writer thread ---- */
 
-static pthread_t writer;
-static bool writer_running;
-static pthread_mutex_t writer_mu = PTHREAD_MUTEX_INITIALIZER;
-static pthread_cond_t writer_cv = PTHREAD_COND_INITIALIZER;
-static bool writer_stop;
-static int64_t writer_flush_ms = 5000;
+static struct ticker writer = TICKER_INIT;
+static int64_t last_purge; /* the writer's own; 0 again when it stops, so a new one purges first */
 
 #define PURGE_EVERY_S 3600 /* expired sign-ins and refresh tokens (auth_sessions_purge) */
 
-static void *writer_main(void *arg)
+static void writer_tick(void *arg)
 {
 	(void)arg;
-	int64_t last_purge = 0;
-	pthread_mutex_lock(&writer_mu);
-	while (!writer_stop) {
-		struct timespec ts;
-		clock_deadline_ms(&ts, writer_flush_ms);
-		pthread_cond_timedwait(&writer_cv, &writer_mu, &ts);
-		if (writer_stop)
-			break;
-		pthread_mutex_unlock(&writer_mu);
-		struct db *db = db_thread();
-		if (db) {
-			auth_last_use_flush(db, NULL);
-			int64_t now = clock_now(), gone = 0;
-			if (now - last_purge >= PURGE_EVERY_S && auth_sessions_purge(db, now, &gone) == ERR_OK) {
-				last_purge = now;
-				if (gone > 0)
-					log_info("auth.sessions_purged", "rows=%lld", (long long)gone);
-			}
-		}
-		pthread_mutex_lock(&writer_mu);
+	struct db *db = db_thread();
+	if (!db)
+		return;
+	auth_last_use_flush(db, NULL);
+	int64_t now = clock_now(), gone = 0;
+	if (now - last_purge >= PURGE_EVERY_S && auth_sessions_purge(db, now, &gone) == ERR_OK) {
+		last_purge = now;
+		if (gone > 0)
+			log_info("auth.sessions_purged", "rows=%lld", (long long)gone);
 	}
-	pthread_mutex_unlock(&writer_mu);
-	return NULL;
 }
 
 enum err auth_last_use_start(int64_t flush_ms)
 {
-	if (writer_running)
-		return ERR_OK;
-	writer_flush_ms = flush_ms > 0 ? flush_ms : 5000;
-	writer_stop = false;
-	if (pthread_create(&writer, NULL, writer_main, NULL) != 0) {
+	enum err e = ticker_start(&writer, flush_ms > 0 ? flush_ms : 5000, writer_tick, NULL);
+	if (e != ERR_OK)
 		log_error("auth.last_use_writer_failed", "%s", "note=\"cannot start the thread\"");
-		return ERR_INTERNAL;
-	}
-	writer_running = true;
-	return ERR_OK;
+	return e;
 }
 
 void auth_last_use_stop(void)
 {
-	if (writer_running) {
-		pthread_mutex_lock(&writer_mu);
-		writer_stop = true;
-		pthread_cond_signal(&writer_cv);
-		pthread_mutex_unlock(&writer_mu);
-		pthread_join(writer, NULL);
-		writer_running = false;
-	}
+	ticker_stop(&writer);
+	last_purge = 0;
 	/* What the last requests recorded. */
 	pthread_mutex_lock(&table_mu);
 	bool pending = table_used > 0;

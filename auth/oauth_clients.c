@@ -105,15 +105,6 @@ bool auth_text_ok(const char *s, size_t max)
 	return true;
 }
 
-static bool device_type_ok(const char *t)
-{
-	static const char *const types[] = {"tv", "phone", "tablet", "web", "console", NULL};
-	for (size_t i = 0; t && types[i]; i++)
-		if (strcmp(t, types[i]) == 0)
-			return true;
-	return false;
-}
-
 #define CLIENT_COLUMNS "id, name, device_type, grant_types, active, created_at, disabled_at"
 
 static void read_client(struct db_stmt *st, struct auth_oauth_client *c)
@@ -207,7 +198,7 @@ enum err auth_oauth_client_add(struct db *db, const struct auth_oauth_client *in
 		*field = "client_id";
 	else if (!auth_text_ok(in->name, AUTH_CLIENT_NAME_MAX))
 		*field = "name";
-	else if (!device_type_ok(in->device_type))
+	else if (!auth_device_type_ok(in->device_type))
 		*field = "device_type";
 	else if (!(in->grants & AUTH_GRANT_DEVICE_CODE) ||
 		 (in->grants & ~(unsigned)(AUTH_GRANT_DEVICE_CODE | AUTH_GRANT_REFRESH_TOKEN)))

@@ -34,21 +34,12 @@ static atomic_ullong revocation_epoch = 1;
 
 void auth_revocation_bump(void) { atomic_fetch_add(&revocation_epoch, 1); }
 
-static const char *network_of(const struct netaddr *client, char *buf, size_t cap)
+const char *auth_network_of(const struct netaddr *client, char *buf, size_t cap)
 {
 	if (!client || (client->family != 4 && client->family != 6))
 		return NULL;
 	netaddr_prefix(client, 24, 56, buf, cap);
 	return buf[0] ? buf : NULL;
-}
-
-static bool device_type_ok(const char *t)
-{
-	static const char *const types[] = {"tv", "phone", "tablet", "web", "console", NULL};
-	for (size_t i = 0; t && types[i]; i++)
-		if (strcmp(t, types[i]) == 0)
-			return true;
-	return false;
 }
 
 /* Make a refresh token for `session_id`, store its hash, and copy it to `out`. */
@@ -78,6 +69,21 @@ static enum err new_refresh_token(struct db *db, const char *session_id, int64_t
 	return e;
 }
 
+/* Bind what both statements of upsert_device write: ?1 the device id, ?2
+ * the account, ?3..?6 the device's own fields, ?7 now, ?8 the network. */
+static void bind_device(struct db_stmt *st, const char *id, const char *account_id,
+			const struct auth_device *dev, int64_t now, const char *network)
+{
+	db_bind_text(st, 1, id);
+	db_bind_text(st, 2, account_id);
+	db_bind_text(st, 3, dev->type);
+	db_bind_text(st, 4, dev->name);
+	db_bind_text(st, 5, dev->model);
+	db_bind_text(st, 6, dev->client_id);
+	db_bind_int64(st, 7, now);
+	db_bind_text(st, 8, network);
+}
+
 /* Update the account's device `dev->id` or make a new one; its id goes to `out`. */
 static enum err upsert_device(struct db *db, const char *account_id, const struct auth_device *dev,
 			      const char *network, int64_t now, char out[IDS_MAX])
@@ -94,14 +100,7 @@ static enum err upsert_device(struct db *db, const char *account_id, const struc
 			       &st);
 		if (e != ERR_OK)
 			return e;
-		db_bind_text(st, 1, dev->id);
-		db_bind_text(st, 2, account_id);
-		db_bind_text(st, 3, dev->type);
-		db_bind_text(st, 4, dev->name);
-		db_bind_text(st, 5, dev->model);
-		db_bind_text(st, 6, dev->client_id);
-		db_bind_int64(st, 7, now);
-		db_bind_text(st, 8, network);
+		bind_device(st, dev->id, account_id, dev, now, network);
 		e = db_step_row(st);
 		db_done(st);
 		if (e == ERR_OK) {
@@ -118,14 +117,7 @@ static enum err upsert_device(struct db *db, const char *account_id, const struc
 		       &st);
 	if (e != ERR_OK)
 		return e;
-	db_bind_text(st, 1, out);
-	db_bind_text(st, 2, account_id);
-	db_bind_text(st, 3, dev->type);
-	db_bind_text(st, 4, dev->name);
-	db_bind_text(st, 5, dev->model);
-	db_bind_text(st, 6, dev->client_id);
-	db_bind_int64(st, 7, now);
-	db_bind_text(st, 8, network);
+	bind_device(st, out, account_id, dev, now, network);
 	e = db_step_done(st);
 	db_done(st);
 	return e;
@@ -138,9 +130,9 @@ enum err auth_signin_create(struct db *db, const char *account_id, const struct 
 	struct db_stmt *st = NULL;
 	int64_t now = clock_now();
 	memset(out, 0, sizeof *out);
-	if (!dev || !dev->name || !dev->name[0] || !device_type_ok(dev->type))
+	if (!dev || !dev->name || !dev->name[0] || !auth_device_type_ok(dev->type))
 		return ERR_VALIDATION;
-	const char *network = network_of(client, netbuf, sizeof netbuf);
+	const char *network = auth_network_of(client, netbuf, sizeof netbuf);
 	enum err e = upsert_device(db, account_id, dev, network, now, out->device_id);
 	if (e != ERR_OK)
 		goto out;
@@ -274,7 +266,8 @@ static enum err refresh_tx(struct db *db, void *arg)
 	db_done(st);
 	if (e != ERR_OK)
 		return e;
-	const char *network = network_of(c->has_client ? &c->client : NULL, netbuf, sizeof netbuf);
+	const char *network =
+		auth_network_of(c->has_client ? &c->client : NULL, netbuf, sizeof netbuf);
 	e = db_prepare(db,
 		       "UPDATE sessions SET expires_at = ?2, last_used_at = ?3, last_network = ?4"
 		       " WHERE id = ?1",
@@ -394,11 +387,15 @@ enum err auth_refresh(struct db *db, const char *refresh_token, const struct net
 
 /* ---- revocation ---- */
 
+/* Revoke at `now` the sign-ins of `account_id` not yet revoked: only the
+ * live `only_id` (when not NULL), all but `keep_id` (when not NULL), only
+ * those on device `device_id` (when not NULL); each gets a session.revoked
+ * event, and *count how many there were. */
 static enum err revoke_where(struct db *db, const char *account_id, const char *only_id,
-			     const char *keep_id, const char *reason, int64_t *count)
+			     const char *keep_id, const char *device_id, const char *reason,
+			     int64_t now, int64_t *count)
 {
 	struct db_stmt *st = NULL;
-	int64_t now = clock_now();
 	size_t n = 0, cap = 0;
 	char (*ids)[IDS_MAX] = NULL;
 	*count = 0;
@@ -406,6 +403,7 @@ static enum err revoke_where(struct db *db, const char *account_id, const char *
 				"UPDATE sessions SET revoked_at = ?4, revoke_reason = ?5"
 				" WHERE account_id = ?1 AND revoked_at IS NULL"
 				" AND (?2 IS NULL OR id = ?2) AND (?3 IS NULL OR id <> ?3)"
+				" AND (?6 IS NULL OR device_id = ?6)"
 				" AND (?2 IS NULL OR expires_at > ?4) RETURNING id",
 				&st);
 	if (e != ERR_OK)
@@ -415,6 +413,7 @@ static enum err revoke_where(struct db *db, const char *account_id, const char *
 	db_bind_text(st, 3, keep_id);
 	db_bind_int64(st, 4, now);
 	db_bind_text(st, 5, reason);
+	db_bind_text(st, 6, device_id);
 	for (;;) {
 		bool row = false;
 		e = db_step(st, &row);
@@ -442,6 +441,12 @@ static enum err revoke_where(struct db *db, const char *account_id, const char *
 	return e;
 }
 
+enum err auth_device_sessions_revoke(struct db *db, const char *account_id, const char *device_id,
+				     const char *reason, int64_t now, int64_t *count)
+{
+	return revoke_where(db, account_id, NULL, NULL, device_id, reason, now, count);
+}
+
 static void bump_after_commit(const char *key)
 {
 	(void)key;
@@ -452,7 +457,7 @@ enum err auth_revoke_account_sessions(struct db *db, const char *account_id,
 				      const char *keep_session_id, const char *reason)
 {
 	int64_t n = 0;
-	enum err e = revoke_where(db, account_id, NULL, keep_session_id, reason, &n);
+	enum err e = revoke_where(db, account_id, NULL, keep_session_id, NULL, reason, clock_now(), &n);
 	/* The caller has not committed yet.  Bumped now, a request could reload
 	 * the sign-in before the commit and cache it live for the staleness
 	 * bound; bumped after the commit, the next request of any thread sees
@@ -470,7 +475,8 @@ struct revoke_ctx {
 static enum err revoke_tx(struct db *db, void *arg)
 {
 	struct revoke_ctx *c = arg;
-	return revoke_where(db, c->account_id, c->only_id, NULL, c->reason, &c->count);
+	return revoke_where(db, c->account_id, c->only_id, NULL, NULL, c->reason, clock_now(),
+			    &c->count);
 }
 
 enum err auth_session_revoke(struct db *db, const char *account_id, const char *session_id,
@@ -515,39 +521,26 @@ static void read_session_row(struct db_stmt *st, void *row)
 	auth_copy_col(st, 8, r->last_network, sizeof r->last_network);
 }
 
+static const struct auth_page_query session_page = {
+	.cursor_sql = "SELECT created_at FROM sessions WHERE id = ?1 AND account_id = ?2",
+	.page_sql = "SELECT s.id, s.device_id, d.name, d.type, d.model, s.created_at, s.last_used_at,"
+		    " s.expires_at, s.last_network FROM sessions s"
+		    " LEFT JOIN devices d ON d.id = s.device_id"
+		    " WHERE s.account_id = ?1 AND s.revoked_at IS NULL AND s.expires_at > ?5"
+		    " AND (?2 IS NULL OR s.created_at < ?3 OR (s.created_at = ?3 AND s.id < ?2))"
+		    " ORDER BY s.created_at DESC, s.id DESC LIMIT ?4",
+	.binds_now = true,
+	.row_size = sizeof(struct auth_session_row),
+	.read = read_session_row,
+};
+
 enum err auth_sessions_list(struct db *db, const char *account_id, int64_t limit,
 			    const char *starting_after, struct auth_session_row **rows, size_t *n,
 			    bool *has_more)
 {
-	struct db_stmt *st = NULL;
-	int64_t now = clock_now(), after_created = 0;
 	void *list = NULL;
-	enum err e = ERR_OK;
-	*rows = NULL;
-	*n = 0;
-	*has_more = false;
-	if (starting_after)
-		e = auth_page_cursor(db, "SELECT created_at FROM sessions WHERE id = ?1 AND account_id = ?2",
-				     starting_after, account_id, &after_created);
-	if (e != ERR_OK)
-		return e;
-	e = db_prepare(db,
-		       "SELECT s.id, s.device_id, d.name, d.type, d.model, s.created_at, s.last_used_at,"
-		       " s.expires_at, s.last_network FROM sessions s"
-		       " LEFT JOIN devices d ON d.id = s.device_id"
-		       " WHERE s.account_id = ?1 AND s.revoked_at IS NULL AND s.expires_at > ?2"
-		       " AND (?3 IS NULL OR s.created_at < ?4 OR (s.created_at = ?4 AND s.id < ?3))"
-		       " ORDER BY s.created_at DESC, s.id DESC LIMIT ?5",
-		       &st);
-	if (e != ERR_OK)
-		return e;
-	db_bind_text(st, 1, account_id);
-	db_bind_int64(st, 2, now);
-	db_bind_text(st, 3, starting_after);
-	db_bind_int64(st, 4, after_created);
-	db_bind_int64(st, 5, limit + 1);
-	e = auth_page_read(st, limit, sizeof **rows, read_session_row, &list, n, has_more);
-	db_done(st);
+	enum err e = auth_page_list(db, &session_page, account_id, limit, starting_after, &list, n,
+				    has_more);
 	*rows = list;
 	return e;
 }
@@ -647,7 +640,7 @@ static enum err load_check(struct db *db, const char *sid, struct check_entry *c
 static void touch(const char *sid, const struct netaddr *client, int64_t now)
 {
 	char netbuf[NETADDR_STRLEN];
-	auth_last_use_record(sid, network_of(client, netbuf, sizeof netbuf), now);
+	auth_last_use_record(sid, auth_network_of(client, netbuf, sizeof netbuf), now);
 }
 
 enum err auth_session_check(struct db *db, const char *account_id, const char *session_id,

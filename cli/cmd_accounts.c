@@ -40,6 +40,13 @@ static int not_found(const char *id)
 	return CTL_NOT_FOUND;
 }
 
+static void add_match_row(struct ctl_table *t, const json_t *a)
+{
+	const char *row[6] = {ctl_str(a, "id"), ctl_str(a, "email"), ctl_str(a, "name"),
+			      ctl_str(a, "country"), ctl_str(a, "status"), ctl_str(a, "matched")};
+	ctl_table_row(t, row);
+}
+
 int cmd_accounts_search(struct ctl *ctl, int argc, char **argv)
 {
 	static const char *const titles[] = {"ID", "EMAIL", "NAME", "COUNTRY", "STATUS", "MATCHED"};
@@ -59,21 +66,10 @@ int cmd_accounts_search(struct ctl *ctl, int argc, char **argv)
 	if (rc != CTL_OK)
 		return rc;
 	json_t *data = json_object_get(res, "data");
-	if (ctl->json) {
+	if (ctl->json)
 		ctl_print_json(res);
-	} else {
-		struct ctl_table *t = ctl_table_new(6, titles);
-		size_t i;
-		json_t *a;
-		json_array_foreach(data, i, a)
-		{
-			const char *row[6] = {ctl_str(a, "id"), ctl_str(a, "email"), ctl_str(a, "name"),
-					      ctl_str(a, "country"), ctl_str(a, "status"), ctl_str(a, "matched")};
-			ctl_table_row(t, row);
-		}
-		ctl_table_print(ctl, t);
-		ctl_table_free(t);
-	}
+	else
+		ctl_print_rows(ctl, data, 6, titles, add_match_row);
 	/* No match is "not found" for scripts, and still a clean table for people. */
 	if (json_array_size(data) == 0)
 		rc = CTL_NOT_FOUND;

@@ -14,6 +14,13 @@
 
 static const char *const to_valued[] = {"--to", "--limit", NULL};
 
+static void add_notification_row(struct ctl_table *t, const json_t *n)
+{
+	const char *row[6] = {ctl_str(n, "id"), ctl_str(n, "created_at"), ctl_str(n, "template"),
+			      ctl_str(n, "channel"), ctl_str(n, "status"), ctl_str(n, "account_id")};
+	ctl_table_row(t, row);
+}
+
 int cmd_notifications_list(struct ctl *ctl, int argc, char **argv)
 {
 	static const char *const titles[] = {"ID", "SENT", "TEMPLATE", "CHANNEL", "STATUS", "ACCOUNT"};
@@ -35,21 +42,10 @@ int cmd_notifications_list(struct ctl *ctl, int argc, char **argv)
 	int rc = ctl_api(ctl, "GET", path, NULL, 0, &res);
 	if (rc != CTL_OK)
 		return rc;
-	if (ctl->json) {
+	if (ctl->json)
 		ctl_print_json(res);
-	} else {
-		struct ctl_table *t = ctl_table_new(6, titles);
-		size_t i;
-		json_t *n;
-		json_array_foreach(json_object_get(res, "data"), i, n)
-		{
-			const char *row[6] = {ctl_str(n, "id"), ctl_str(n, "created_at"), ctl_str(n, "template"),
-					      ctl_str(n, "channel"), ctl_str(n, "status"), ctl_str(n, "account_id")};
-			ctl_table_row(t, row);
-		}
-		ctl_table_print(ctl, t);
-		ctl_table_free(t);
-	}
+	else
+		ctl_print_rows(ctl, json_object_get(res, "data"), 6, titles, add_notification_row);
 	json_decref(res);
 	return CTL_OK;
 }
@@ -96,6 +92,15 @@ static bool since_time(const char *s, char *out, size_t cap)
 	return true;
 }
 
+static void add_audit_row(struct ctl_table *t, const json_t *a)
+{
+	char target_s[160];
+	snprintf(target_s, sizeof target_s, "%s %s", ctl_str(a, "target_type"), ctl_str(a, "target_id"));
+	const char *row[5] = {ctl_str(a, "created_at"), ctl_str(a, "staff_id"), ctl_str(a, "action"),
+			      target_s, ctl_str(a, "reason")};
+	ctl_table_row(t, row);
+}
+
 static const char *const audit_valued[] = {"--target", "--staff", "--since", "--limit", NULL};
 
 int cmd_audit(struct ctl *ctl, int argc, char **argv)
@@ -128,19 +133,7 @@ int cmd_audit(struct ctl *ctl, int argc, char **argv)
 	if (ctl->json) {
 		ctl_print_json(res);
 	} else {
-		struct ctl_table *tb = ctl_table_new(5, titles);
-		size_t i;
-		json_t *a;
-		json_array_foreach(json_object_get(res, "data"), i, a)
-		{
-			char target_s[160];
-			snprintf(target_s, sizeof target_s, "%s %s", ctl_str(a, "target_type"), ctl_str(a, "target_id"));
-			const char *row[5] = {ctl_str(a, "created_at"), ctl_str(a, "staff_id"), ctl_str(a, "action"),
-					      target_s, ctl_str(a, "reason")};
-			ctl_table_row(tb, row);
-		}
-		ctl_table_print(ctl, tb);
-		ctl_table_free(tb);
+		ctl_print_rows(ctl, json_object_get(res, "data"), 5, titles, add_audit_row);
 		if (json_is_true(json_object_get(res, "has_more")))
 			printf("(more rows: narrow with --target, --staff or --since, or raise --limit)\n");
 	}

@@ -22,16 +22,9 @@
 
 #define FFM_MAX 16
 
-static int ffm_hex(uint8_t c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
-}
+/* Hex digits through the server's own form_hex_digit: the reference
+ * decoder re-derives the escapes, not the digit table. */
+static int ffm_hex(uint8_t c) { return form_hex_digit((char)c); }
 
 /* Decode s[0..len) into out (room for len bytes); returns the decoded
  * length, or -1 when the text is malformed or decodes to a NUL byte. */

@@ -18,22 +18,23 @@
 
 static const char fuc_alphabet[] = "BCDFGHJKLMNPQRSTVWXZ";
 
-/* The reference: true with the code in `out` when `in` is one. */
+/* The reference, from the contract rather than from the code it checks:
+ * keep what is not '-' or ' ', upper-cased; it is a code when exactly the
+ * 8 letters of a code are left.  True with the code in `out`. */
 static bool fuc_reference(const char *in, char out[AUTH_USER_CODE_LEN + 1])
 {
-	size_t n = 0;
-	for (const char *p = in; *p; p++) {
-		char c = *p;
-		if (c == '-' || c == ' ')
-			continue;
-		if (c >= 'a' && c <= 'z')
-			c = (char)(c - 'a' + 'A');
-		if (!strchr(fuc_alphabet, c) || n == AUTH_USER_CODE_LEN)
-			return false;
-		out[n++] = c;
-	}
-	out[n] = '\0';
-	return n == AUTH_USER_CODE_LEN;
+	size_t len = strlen(in), n = 0;
+	char *kept = malloc(len + 1);
+	FUZZ_ASSERT(kept, "out of memory");
+	for (size_t i = 0; i < len; i++)
+		if (in[i] != '-' && in[i] != ' ')
+			kept[n++] = in[i] >= 'a' && in[i] <= 'z' ? (char)(in[i] - 'a' + 'A') : in[i];
+	kept[n] = '\0';
+	bool is_code = n == AUTH_USER_CODE_LEN && strspn(kept, fuc_alphabet) == n;
+	if (is_code)
+		memcpy(out, kept, n + 1);
+	free(kept);
+	return is_code;
 }
 
 int fuzz_user_code(const uint8_t *data, size_t size)

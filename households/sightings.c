@@ -21,11 +21,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include "auth/auth.h"
 #include "core/clock.h"
 #include "core/log.h"
+#include "core/ticker.h"
 #include "households/households_int.h"
 
 #define SHARDS 16
@@ -359,67 +359,39 @@ enum err hh_sightings_purge(struct db *db, int64_t now)
 
 /* ---- the writer thread ---- */
 
-static pthread_t writer;
-static bool writer_running;
-static pthread_mutex_t writer_mu = PTHREAD_MUTEX_INITIALIZER;
-static pthread_cond_t writer_cv = PTHREAD_COND_INITIALIZER;
-static bool writer_stop;
+static struct ticker writer = TICKER_INIT;
+static int64_t last_purge; /* the writer's own; 0 again when it stops, so a new one purges first */
 
-static void *writer_main(void *arg)
+static void writer_tick(void *arg)
 {
 	(void)arg;
-	int64_t last_purge = 0;
-	pthread_mutex_lock(&writer_mu);
-	while (!writer_stop) {
-		struct timespec ts;
-		clock_deadline_ms(&ts, hh_settings()->flush_ms);
-		pthread_cond_timedwait(&writer_cv, &writer_mu, &ts);
-		if (writer_stop)
-			break;
-		pthread_mutex_unlock(&writer_mu);
-		struct db *db = db_thread();
-		if (db) {
-			hh_sightings_flush(db, NULL);
-			int64_t now = clock_now();
-			if (now - last_purge >= PURGE_EVERY_S) {
-				int64_t gone = 0;
-				enum err e = hh_sightings_purge(db, now);
-				if (e == ERR_OK)
-					e = hh_playback_purge(db, now, &gone);
-				if (e == ERR_OK)
-					last_purge = now;
-				if (gone > 0)
-					log_info("households.playback_purged", "rows=%lld", (long long)gone);
-			}
-		}
-		pthread_mutex_lock(&writer_mu);
+	struct db *db = db_thread();
+	if (!db)
+		return;
+	hh_sightings_flush(db, NULL);
+	int64_t now = clock_now();
+	if (now - last_purge >= PURGE_EVERY_S) {
+		int64_t gone = 0;
+		enum err e = hh_sightings_purge(db, now);
+		if (e == ERR_OK)
+			e = hh_playback_purge(db, now, &gone);
+		if (e == ERR_OK)
+			last_purge = now;
+		if (gone > 0)
+			log_info("households.playback_purged", "rows=%lld", (long long)gone);
 	}
-	pthread_mutex_unlock(&writer_mu);
-	return NULL;
 }
 
 enum err hh_sightings_start(void)
 {
 	/* Runs with sightings off too: it also purges playback history. */
-	if (writer_running)
-		return ERR_OK;
-	writer_stop = false;
-	if (pthread_create(&writer, NULL, writer_main, NULL) != 0)
-		return ERR_INTERNAL;
-	writer_running = true;
-	return ERR_OK;
+	return ticker_start(&writer, hh_settings()->flush_ms, writer_tick, NULL);
 }
 
 void hh_sightings_stop(void)
 {
-	if (writer_running) {
-		pthread_mutex_lock(&writer_mu);
-		writer_stop = true;
-		pthread_cond_signal(&writer_cv);
-		pthread_mutex_unlock(&writer_mu);
-		pthread_join(writer, NULL);
-		writer_running = false;
-	}
+	ticker_stop(&writer);
+	last_purge = 0;
 	struct db *db = db_thread();
 	if (db)
 		hh_sightings_flush(db, NULL);

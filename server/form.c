@@ -8,7 +8,7 @@
 
 #include "server/server_int.h"
 
-static int hexv(char c)
+int form_hex_digit(char c)
 {
 	if (c >= '0' && c <= '9')
 		return c - '0';
@@ -30,8 +30,8 @@ static char *form_decode(const char *s, size_t len)
 		if (s[i] == '+') {
 			d[o++] = ' ';
 		} else if (s[i] == '%') {
-			int hi = i + 2 < len ? hexv(s[i + 1]) : -1;
-			int lo = i + 2 < len ? hexv(s[i + 2]) : -1;
+			int hi = i + 2 < len ? form_hex_digit(s[i + 1]) : -1;
+			int lo = i + 2 < len ? form_hex_digit(s[i + 2]) : -1;
 			if (hi < 0 || lo < 0 || (hi == 0 && lo == 0)) {
 				free(d);
 				return NULL;

@@ -132,17 +132,21 @@ int main(int argc, char **argv)
 	int rc = prepare_database(&cfg);
 	if (rc != 0)
 		return rc;
+	/* From here a failure stops what started, in the reverse order, from
+	 * its label on; rc is the exit status (2: a setting is malformed). */
+	struct server *srv = NULL;
+	uint16_t port = 0;
+	int drain_ms = 0;
+	rc = 1;
 	if (auth_init(&cfg) != ERR_OK) {
 		fprintf(stderr, "hearthd: cannot set up sign-in (key file %s or password settings);"
 				" the log above says why\n", cfg.key_file);
-		db_close_all();
-		return 1;
+		goto out_db;
 	}
+	rc = 2;
 	if (acct_init(&cfg) != ERR_OK) {
 		fprintf(stderr, "hearthd: --countries must be comma-separated ISO 3166-1 alpha-2 codes\n");
-		auth_shutdown();
-		db_close_all();
-		return 2;
+		goto out_auth;
 	}
 	struct bill_dunning_settings dunning;
 	bill_dunning_defaults(&dunning);
@@ -150,40 +154,31 @@ int main(int argc, char **argv)
 	if (bill_dunning_parse_days(cfg.dunning_retry_days, &dunning) != ERR_OK) {
 		fprintf(stderr, "hearthd: --dunning-retry-days takes increasing whole days from 1 to 60,"
 				" comma-separated (\"1,3,5,7\"), not '%s'\n", cfg.dunning_retry_days);
-		auth_shutdown();
-		db_close_all();
-		return 2;
+		goto out_auth;
 	}
 	bill_dunning_configure(&dunning);
 	if (bill_staff_limits_configure(cfg.supervisor_money_limits) != ERR_OK) {
 		fprintf(stderr, "hearthd: --supervisor-money-limits takes \"CUR amount\" items separated by"
 				" commas (\"USD 50.00,JPY 7500\"), not '%s'\n", cfg.supervisor_money_limits);
-		auth_shutdown();
-		db_close_all();
-		return 2;
+		goto out_auth;
 	}
 
 	/* After the mask: the group-commit writer (core/batch.h) that write
 	 * requests share, and hh_init's sightings writer thread. */
+	rc = 1;
 	if (batch_start(NULL) != ERR_OK) {
 		fprintf(stderr, "hearthd: cannot start the database writer thread\n");
-		auth_shutdown();
-		db_close_all();
-		return 1;
+		goto out_auth;
 	}
 	if (hh_init(&cfg) != ERR_OK) {
 		fprintf(stderr, "hearthd: a household setting is malformed; the log above says which\n");
-		batch_stop();
-		auth_shutdown();
-		db_close_all();
-		return 2;
+		batch_stop(); /* hh_init stopped what it had started */
+		rc = 2;
+		goto out_auth;
 	}
 	if (auth_last_use_start(cfg.last_use_flush_ms) != ERR_OK) {
 		fprintf(stderr, "hearthd: cannot start the last-use writer thread\n");
-		hh_shutdown();
-		auth_shutdown();
-		db_close_all();
-		return 1;
+		goto out_hh; /* past batch_stop, as this path always went */
 	}
 
 	server_register_core_routes();
@@ -198,45 +193,36 @@ int main(int argc, char **argv)
 
 	if (bill_scheduler_start(cfg.billing_interval_s, (int)cfg.billing_batch, cfg.billing_cache_mb) != ERR_OK) {
 		fprintf(stderr, "hearthd: cannot start the billing thread\n");
-		batch_stop();
-		hh_shutdown();
-		auth_shutdown();
-		db_close_all();
-		return 1;
+		goto out_batch;
 	}
-
-	struct server *srv = NULL;
-	uint16_t port = 0;
 	if (server_start(&cfg, &srv, &port) != ERR_OK) {
 		fprintf(stderr, "hearthd: cannot listen on %s\n", cfg.listen);
-		bill_scheduler_stop();
-		batch_stop();
-		hh_shutdown();
-		auth_shutdown();
-		db_close_all();
-		return 1;
+		goto out_scheduler;
 	}
 	if (cfg.port_file[0] && write_port_file(cfg.port_file, port) != 0) {
 		fprintf(stderr, "hearthd: cannot write %s: %s\n", cfg.port_file, strerror(errno));
-		server_shutdown(srv, 0);
-		bill_scheduler_stop();
-		batch_stop();
-		hh_shutdown();
-		auth_shutdown();
-		db_close_all();
-		return 1;
+		goto out_server;
 	}
 	int sig = 0;
 	sigwait(&set, &sig);
 	log_info("server.stopping", "signal=%s", sig == SIGTERM ? "TERM" : "INT");
-	server_shutdown(srv, 30000);
+	drain_ms = 30000;
+	rc = 0;
+out_server:
+	server_shutdown(srv, drain_ms);
+out_scheduler:
 	bill_scheduler_stop();
+out_batch:
 	/* After the server, whose deferred replies wait for the writer. */
 	batch_stop();
+out_hh:
 	/* After the server: the last sightings counted are written. */
 	hh_shutdown();
+out_auth:
 	auth_shutdown();
+out_db:
 	db_close_all();
-	log_info("server.stopped", "%s", "");
-	return 0;
+	if (rc == 0)
+		log_info("server.stopped", "%s", "");
+	return rc;
 }

@@ -829,17 +829,6 @@ static void *worker_main(void *arg)
 
 /* ---- lifecycle ---- */
 
-static int hex_value(char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
-}
-
 /* libmicrohttpd's unescaping of the path and the query arguments (%XX to
  * the byte; anything else as it is), except that %00 stays as the three
  * characters: decoded, the NUL byte would end the C string the router and
@@ -853,8 +842,8 @@ static size_t unescape_keep_nul(void *cls, struct MHD_Connection *conn, char *s)
 	char *w = s;
 	const char *r = s;
 	while (*r) {
-		int hi = r[0] == '%' ? hex_value(r[1]) : -1;
-		int lo = hi >= 0 ? hex_value(r[2]) : -1;
+		int hi = r[0] == '%' ? form_hex_digit(r[1]) : -1;
+		int lo = hi >= 0 ? form_hex_digit(r[2]) : -1;
 		if (lo >= 0 && (hi | lo) != 0) {
 			*w++ = (char)(hi * 16 + lo);
 			r += 3;

@@ -51,6 +51,11 @@ bool form_parse(const char *body, size_t len, char **names, char **values, int m
 /* Free the `*n` pairs of a form_parse() result and set *n to 0. */
 void form_release(char **names, char **values, int *n);
 
+/* The value of the hex digit `c` (0-9, a-f, A-F), or -1 for any other
+ * character (form.c: the %XX escapes of form bodies and of the request
+ * path and query). */
+int form_hex_digit(char c);
+
 /* Metrics: index ROUTE_MAX counts requests that matched no route. */
 void metrics_record(int route_index, int status, int64_t duration_us);
 void metrics_connection_opened(void);
