@@ -7,6 +7,7 @@
 
 #include "core/clock.h"
 #include "core/log.h"
+#include "core/ticker.h"
 
 static enum err insert_event(struct db *db, const char *type, const char *subject, const char *text)
 {
@@ -292,3 +293,48 @@ enum err events_purge(struct db *db, int64_t cutoff, int64_t batch, int64_t *del
 	} while (e == ERR_OK && !c.done);
 	return e;
 }
+
+/* ---- the retention thread ---- */
+
+#define RETENTION_BATCH 2000
+#define RETENTION_EVERY_S 3600
+
+static struct ticker retention = TICKER_INIT;
+static int64_t retention_s;		/* 0: keep events forever */
+static int64_t retention_last;		/* clock_now() of the last purge; the ticker's thread only */
+
+enum err events_retention_tick(struct db *db, int64_t *deleted)
+{
+	int64_t now = clock_now(), gone = 0;
+	if (deleted)
+		*deleted = 0;
+	if (retention_s <= 0 || (retention_last && now - retention_last < RETENTION_EVERY_S))
+		return ERR_OK;
+	enum err e = events_purge(db, now - retention_s, RETENTION_BATCH, &gone);
+	if (e == ERR_OK)
+		retention_last = now;
+	if (gone > 0)
+		log_info("events.purged", "rows=%lld", (long long)gone);
+	if (deleted)
+		*deleted = gone;
+	return e;
+}
+
+static void retention_job(void *arg)
+{
+	(void)arg;
+	struct db *db = db_thread();
+	if (db)
+		(void)events_retention_tick(db, NULL);
+}
+
+enum err events_retention_start(int64_t days, int64_t check_ms)
+{
+	retention_s = days > 0 ? days * 86400 : 0;
+	retention_last = 0;
+	if (retention_s == 0)
+		return ERR_OK;
+	return ticker_start(&retention, check_ms > 0 ? check_ms : 60000, retention_job, NULL);
+}
+
+void events_retention_stop(void) { ticker_stop(&retention); }

@@ -54,4 +54,17 @@ enum err events_list(struct db *db, int64_t after, const char *type, int64_t lim
  * the number deleted to *deleted. */
 enum err events_purge(struct db *db, int64_t cutoff, int64_t batch, int64_t *deleted);
 
+/* Keep events for `days` days (0: forever, and no thread starts): a thread
+ * looks every `check_ms` milliseconds and, once an hour of clock_now() (so
+ * the test clock drives it), purges what is older in batches of 2,000
+ * (log event `events.purged`).  ERR_INTERNAL when the thread cannot start. */
+enum err events_retention_start(int64_t days, int64_t check_ms);
+void events_retention_stop(void);
+
+/* One look of that thread, on `db`: purges when an hour has passed since
+ * the last purge of this process (or none happened yet).  The number of
+ * events deleted goes to *deleted (may be NULL); ERR_OK when it was not
+ * time yet. */
+enum err events_retention_tick(struct db *db, int64_t *deleted);
+
 #endif

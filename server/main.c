@@ -21,6 +21,7 @@
 #include "core/clock.h"
 #include "core/config.h"
 #include "core/db.h"
+#include "core/events.h"
 #include "core/log.h"
 #include "core/migrate.h"
 #include "households/households.h"
@@ -195,9 +196,13 @@ int main(int argc, char **argv)
 		fprintf(stderr, "hearthd: cannot start the billing thread\n");
 		goto out_batch;
 	}
+	if (events_retention_start(cfg.events_retention_days, 60000) != ERR_OK) {
+		fprintf(stderr, "hearthd: cannot start the events retention thread\n");
+		goto out_scheduler;
+	}
 	if (server_start(&cfg, &srv, &port) != ERR_OK) {
 		fprintf(stderr, "hearthd: cannot listen on %s\n", cfg.listen);
-		goto out_scheduler;
+		goto out_events;
 	}
 	if (cfg.port_file[0] && write_port_file(cfg.port_file, port) != 0) {
 		fprintf(stderr, "hearthd: cannot write %s: %s\n", cfg.port_file, strerror(errno));
@@ -210,6 +215,8 @@ int main(int argc, char **argv)
 	rc = 0;
 out_server:
 	server_shutdown(srv, drain_ms);
+out_events:
+	events_retention_stop();
 out_scheduler:
 	bill_scheduler_stop();
 out_batch:

@@ -209,6 +209,53 @@ START_TEST(purge_stops_at_the_first_newer_event)
 }
 END_TEST
 
+START_TEST(retention_purges_once_an_hour_of_the_clock)
+{
+	emit_at(T0, "test.old", 3);
+	emit_at(T0 + 20 * DAY, "test.mid", 2);
+	emit_at(T0 + 40 * DAY, "test.new", 1);
+	/* Keep 30 days: the thread is started, but the tick is called here. */
+	ck_assert_int_eq(events_retention_start(30, 3600000), ERR_OK);
+	int64_t gone = -1;
+	ck_assert_int_eq(events_retention_tick(u.db, &gone), ERR_OK);
+	ck_assert_int_eq(gone, 3);
+	ck_assert_int_eq(count_where("1"), 3);
+	/* 55 days on, the 20-day events are past 30 days: the next tick
+	 * (over an hour after the first) deletes them... */
+	emit_at(T0 + 55 * DAY - 3600, "test.filler", 1);
+	ck_assert_int_eq(clock_set(T0 + 55 * DAY - 1), ERR_OK);
+	ck_assert_int_eq(events_retention_tick(u.db, &gone), ERR_OK);
+	ck_assert_int_eq(gone, 2);
+	/* ...at 70 days the 40-day one goes... */
+	emit_at(T0 + 70 * DAY + 10, "test.later", 1);
+	ck_assert_int_eq(events_retention_tick(u.db, &gone), ERR_OK);
+	ck_assert_int_eq(gone, 1);
+	/* ...and within the hour after a purge nothing runs, even when an
+	 * event has become due meanwhile (the filler, at 85 days less an hour). */
+	int64_t quiet = T0 + 85 * DAY - 3600 - 600;
+	ck_assert_int_eq(clock_set(quiet), ERR_OK);
+	ck_assert_int_eq(events_retention_tick(u.db, &gone), ERR_OK);
+	ck_assert_int_eq(gone, 0); /* a purge: nothing was due yet */
+	ck_assert_int_eq(clock_set(quiet + 1200), ERR_OK);
+	ck_assert_int_eq(events_retention_tick(u.db, &gone), ERR_OK);
+	ck_assert_int_eq(gone, 0); /* due, but within the hour */
+	ck_assert_int_eq(clock_set(quiet + 3600), ERR_OK);
+	ck_assert_int_eq(events_retention_tick(u.db, &gone), ERR_OK);
+	ck_assert_int_eq(gone, 1);
+	ck_assert_int_eq(count_where("type = 'test.mid' OR type = 'test.new' OR type = 'test.filler'"), 0);
+	ck_assert_int_eq(count_where("1"), 1); /* the later one */
+	events_retention_stop();
+	/* 0 keeps everything: no purge however old. */
+	ck_assert_int_eq(events_retention_start(0, 1000), ERR_OK);
+	emit_at(T0 + 100 * DAY, "test.kept", 1);
+	ck_assert_int_eq(clock_set(T0 + 900 * DAY), ERR_OK);
+	ck_assert_int_eq(events_retention_tick(u.db, &gone), ERR_OK);
+	ck_assert_int_eq(gone, 0);
+	ck_assert_int_eq(count_where("1"), 2);
+	events_retention_stop();
+}
+END_TEST
+
 #define N(a) ((int)(sizeof(a) / sizeof((a)[0])))
 
 static Suite *events_suite(void)
@@ -226,6 +273,7 @@ static Suite *events_suite(void)
 	tcase_add_test(tc, purge_keeps_erasures_and_gets_past_them);
 	tcase_add_test(tc, purge_keeps_the_newest_event_so_ids_are_never_reused);
 	tcase_add_test(tc, purge_stops_at_the_first_newer_event);
+	tcase_add_test(tc, retention_purges_once_an_hour_of_the_clock);
 	suite_add_tcase(s, tc);
 	return s;
 }
