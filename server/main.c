@@ -179,7 +179,7 @@ int main(int argc, char **argv)
 	}
 	if (auth_last_use_start(cfg.last_use_flush_ms) != ERR_OK) {
 		fprintf(stderr, "hearthd: cannot start the last-use writer thread\n");
-		goto out_hh; /* past batch_stop, as this path always went */
+		goto out_batch;
 	}
 
 	server_register_core_routes();
@@ -222,7 +222,6 @@ out_scheduler:
 out_batch:
 	/* After the server, whose deferred replies wait for the writer. */
 	batch_stop();
-out_hh:
 	/* After the server: the last sightings counted are written. */
 	hh_shutdown();
 out_auth:
