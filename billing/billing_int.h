@@ -132,6 +132,16 @@ enum err inv_void_open_of_subscription(struct db *db, const char *subscription_i
 /* Void an open invoice (invoice.voided). */
 enum err inv_void(struct db *db, const char *invoice_id, int64_t now);
 
+/* The gapless yearly number series: invoices (HEA-2027-000001) and credit
+ * notes (HEA-CN-2027-000001), each counted per calendar year. */
+enum inv_series { INV_SERIES_INVOICE, INV_SERIES_CREDIT_NOTE };
+
+/* Take the next number of `series` for the year of `now` (UTC) into `out`
+ * (`cap` bytes) by incrementing that year's counter; runs inside the
+ * caller's transaction, so a rolled-back caller leaves no gap.
+ * ERR_BUFFER_TOO_SMALL when the number does not fit. */
+enum err inv_next_number(struct db *db, enum inv_series series, int64_t now, char *out, size_t cap);
+
 /* Record the subscription an invoice belongs to. */
 enum err inv_set_subscription(struct db *db, const char *invoice_id, const char *subscription_id);
 
