@@ -114,6 +114,14 @@ int64_t inv_amount_due(const struct inv_draft *d);
 enum err inv_charge(struct db *db, struct inv_draft *d, const struct pm_row *pm, int64_t now,
 		    struct bill_payment_outcome *out);
 
+/* Total the draft `d`, finalize it and charge it at once with `pm`: what
+ * a purchase made now (subscribe, upgrade, add-on) does.  On a decline the
+ * invoice is voided (it keeps its number, the attempt stays) and *declined
+ * is set: the caller commits that record and changes nothing else.
+ * `pay` says what the charge did. */
+enum err inv_finalize_and_charge(struct db *db, struct inv_draft *d, const struct pm_row *pm, int64_t now,
+				 struct bill_payment_outcome *pay, bool *declined);
+
 /* Load the stored invoice `invoice_id` into `d` far enough to charge or
  * refund it (id, account, subscription, reason, currency, tax rule, period,
  * totals, credit applied, number; no lines).  *status receives its status

@@ -311,6 +311,21 @@ enum err inv_charge(struct db *db, struct inv_draft *d, const struct pm_row *pm,
 				     "failure_code", out->failure_code, "hard_decline", out->hard_decline));
 }
 
+enum err inv_finalize_and_charge(struct db *db, struct inv_draft *d, const struct pm_row *pm, int64_t now,
+				 struct bill_payment_outcome *pay, bool *declined)
+{
+	*declined = false;
+	enum err e = inv_total(d);
+	if (e == ERR_OK)
+		e = inv_insert_finalized(db, d, now);
+	if (e == ERR_OK)
+		e = inv_charge(db, d, pm, now, pay);
+	if (e != ERR_OK || pay->succeeded)
+		return e;
+	*declined = true;
+	return inv_void(db, d->id, now);
+}
+
 enum err inv_void(struct db *db, const char *invoice_id, int64_t now)
 {
 	struct db_stmt *st = NULL;

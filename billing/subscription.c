@@ -253,19 +253,10 @@ static enum err subscribe_tx(struct db *db, void *arg)
 	e = inv_add_line(&d, BILL_LINE_PLAN, desc, offer.plan.code, &offer.price.amount, &offer.price,
 			 start, end);
 	if (e == ERR_OK)
-		e = inv_total(&d);
-	if (e == ERR_OK)
-		e = inv_insert_finalized(db, &d, now);
-	if (e == ERR_OK)
-		e = inv_charge(db, &d, &pm, now, c->pay);
-	if (e != ERR_OK)
+		e = inv_finalize_and_charge(db, &d, &pm, now, c->pay, &c->declined);
+	/* Declined: no subscription is made; commit the voided invoice. */
+	if (e != ERR_OK || c->declined)
 		return e;
-	if (!c->pay->succeeded) {
-		/* Declined: the invoice is void and keeps its number, the attempt
-		 * stays; no subscription is made.  Commit that record. */
-		c->declined = true;
-		return inv_void(db, d.id, now);
-	}
 
 	e = ids_new("sub_", sub_id, sizeof sub_id);
 	if (e != ERR_OK)
@@ -385,17 +376,9 @@ static enum err upgrade(struct db *db, struct change_ctx *c, const struct bill_s
 				 &offer->price, at, s->current_period_end);
 	}
 	if (e == ERR_OK)
-		e = inv_total(&d);
-	if (e == ERR_OK)
-		e = inv_insert_finalized(db, &d, now);
-	if (e == ERR_OK)
-		e = inv_charge(db, &d, &pm, now, c->pay);
-	if (e != ERR_OK)
+		e = inv_finalize_and_charge(db, &d, &pm, now, c->pay, &c->declined);
+	if (e != ERR_OK || c->declined)
 		return e;
-	if (!c->pay->succeeded) {
-		c->declined = true;
-		return inv_void(db, d.id, now);
-	}
 	e = db_prepare(db,
 		       "UPDATE subscriptions SET plan_code = ?1, catalog_version = ?2, currency = ?3, amount = ?4,"
 		       " tax_inclusive = ?5, tax_rate_bps = ?6, tax_name = ?7, scheduled_plan_code = NULL,"
