@@ -46,6 +46,17 @@ enum err pm_row_get(struct db *db, const char *account_id, const char *pm_id, st
 /* Make `pm_id` the default of `account_id` (inside the caller's transaction). */
 enum err pm_make_default(struct db *db, const char *account_id, const char *pm_id);
 
+/* ---- subscriptions (subscription.c) ---- */
+
+/* Which subscriptions sub_account_has() looks for. */
+enum sub_filter {
+	SUB_LIVE,		/* any state but ended */
+	SUB_AWAITING_PAYMENT,	/* past_due or on_hold */
+};
+
+/* Set *yes to whether `account_id` has a subscription that `which` names. */
+enum err sub_account_has(struct db *db, const char *account_id, enum sub_filter which, bool *yes);
+
 /* ---- invoices (invoice.c) ---- */
 
 #define INV_LINES_MAX 8

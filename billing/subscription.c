@@ -200,6 +200,23 @@ static void plan_line_text(char *buf, size_t cap, const char *prefix, const char
 	snprintf(buf, cap, "%s%s, %s - %s", prefix, name, a, b);
 }
 
+enum err sub_account_has(struct db *db, const char *account_id, enum sub_filter which, bool *yes)
+{
+	struct db_stmt *st = NULL;
+	enum err e = db_prepare(db,
+				which == SUB_LIVE ? "SELECT 1 FROM subscriptions WHERE account_id = ?1 AND state <> 'ended'"
+						  : "SELECT 1 FROM subscriptions WHERE account_id = ?1"
+						    " AND state IN ('past_due', 'on_hold')",
+				&st);
+	if (e != ERR_OK)
+		return e;
+	db_bind_text(st, 1, account_id);
+	e = db_step_row(st);
+	db_done(st);
+	*yes = e == ERR_OK;
+	return e == ERR_NOT_FOUND ? ERR_OK : e;
+}
+
 /* The payment method a call charges: the one named, or the default. */
 static enum err choose_pm(struct db *db, const char *account_id, const char *pm_id, struct pm_row *pm)
 {
@@ -231,16 +248,12 @@ static enum err subscribe_tx(struct db *db, void *arg)
 	c->declined = false;
 	memset(c->pay, 0, sizeof *c->pay);
 
-	enum err e = db_prepare(db, "SELECT 1 FROM subscriptions WHERE account_id = ?1 AND state <> 'ended'", &st);
+	bool live = false;
+	enum err e = sub_account_has(db, p->account_id, SUB_LIVE, &live);
 	if (e != ERR_OK)
 		return e;
-	db_bind_text(st, 1, p->account_id);
-	e = db_step_row(st);
-	db_done(st);
-	if (e == ERR_OK)
+	if (live)
 		return ERR_SUBSCRIPTION_EXISTS;
-	if (e != ERR_NOT_FOUND)
-		return e;
 	e = cat_offer(db, p->country, p->plan_code, now, &offer, &version);
 	if (e == ERR_OK)
 		e = choose_pm(db, p->account_id, p->payment_method_id, &pm);
