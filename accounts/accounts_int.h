@@ -109,6 +109,14 @@ enum err acct_email_key(const char *prefix, const char *email_norm, char *out, s
 
 /* ---- accounts and sign-in (accounts.c, signin.c) ---- */
 
+/* The columns of an account row, in the order acct_account_from_row()
+ * reads them: SELECT ACCT_ACCOUNT_COLUMNS FROM accounts ... */
+#define ACCT_ACCOUNT_COLUMNS "id, email, country, language, name, phone, status, created_at"
+
+/* Fill `a` from the current row of a statement that selected
+ * ACCT_ACCOUNT_COLUMNS first (NULL text columns become ""). */
+void acct_account_from_row(struct db_stmt *st, struct acct_account *a);
+
 struct acct_profile {
 	char id[IDS_MAX];
 	char account_id[IDS_MAX];
