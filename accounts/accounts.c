@@ -359,6 +359,25 @@ static enum err read_credentials(struct db *db, const char *id, char hash[AUTH_P
 	return e;
 }
 
+enum err acct_password_replaced(struct db *db, const char *account_id, const char *email,
+				const char *keep_session_id, bool by_reset)
+{
+	char key[64];
+	snprintf(key, sizeof key, "signin:acct:%s", account_id);
+	acct_cache_changed(db, account_id);
+	enum err e = auth_revoke_account_sessions(db, account_id, keep_session_id,
+						  by_reset ? "password_reset" : "password_changed");
+	if (e == ERR_OK)
+		e = throttle_reset(db, key);
+	if (e == ERR_OK)
+		e = events_emit(db, by_reset ? "account.password_reset" : "account.password_changed", account_id,
+				NULL);
+	if (e == ERR_OK)
+		e = notify_queue(db, account_id, NOTIFY_EMAIL, email, "password_changed",
+				 json_pack("{s:s}", "how", by_reset ? "reset" : "changed"), NULL);
+	return e;
+}
+
 struct password_tx {
 	const char *id;
 	const char *keep_session_id;
@@ -399,16 +418,7 @@ static enum err password_fn(struct db *db, void *arg)
 		return e;
 	if (db_changes(db) == 0)
 		return ERR_CONFLICT;
-	acct_cache_changed(db, p->id);
-	e = auth_revoke_account_sessions(db, p->id, p->keep_session_id, "password_changed");
-	if (e == ERR_OK)
-		e = throttle_reset(db, p->account_key);
-	if (e == ERR_OK)
-		e = events_emit(db, "account.password_changed", p->id, NULL);
-	if (e == ERR_OK)
-		e = notify_queue(db, p->id, NOTIFY_EMAIL, p->email, "password_changed",
-				 json_pack("{s:s}", "how", "changed"), NULL);
-	return e;
+	return acct_password_replaced(db, p->id, p->email, p->keep_session_id, false);
 }
 
 enum err acct_change_password(struct db *db, const char *id, const char *keep_session_id,

@@ -109,6 +109,15 @@ enum err acct_email_key(const char *prefix, const char *email_norm, char *out, s
 
 /* ---- accounts and sign-in (accounts.c, signin.c) ---- */
 
+/* What replacing the password of `account_id` does once its hash is
+ * written, in the same transaction, whether the member changed it or a
+ * reset link did (`by_reset`): cached reads of the account go, every
+ * session but `keep_session_id` (NULL: all) is revoked, the account's
+ * sign-in throttle is cleared, account.password_changed or
+ * account.password_reset is emitted and `email` is told. */
+enum err acct_password_replaced(struct db *db, const char *account_id, const char *email,
+				const char *keep_session_id, bool by_reset);
+
 /* The columns of an account row, in the order acct_account_from_row()
  * reads them: SELECT ACCT_ACCOUNT_COLUMNS FROM accounts ... */
 #define ACCT_ACCOUNT_COLUMNS "id, email, country, language, name, phone, status, created_at"
