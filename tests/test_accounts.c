@@ -258,16 +258,16 @@ static enum err replaced_fn(struct db *db, void *arg)
 	return acct_password_replaced(db, r->id, "owner@example.com", r->keep_session_id, r->by_reset);
 }
 
-static void seed_session(struct db *db, const char *account_id, const char *session_id)
+/* Two live sessions, ses_kept and ses_other, of the database's only account. */
+static void seed_two_sessions(struct db *db)
 {
 	struct db_stmt *st = NULL;
 	ck_assert_int_eq(db_prepare(db,
 				    "INSERT INTO sessions (id, account_id, created_at, last_used_at, expires_at)"
-				    " VALUES (?1, ?2, 1, 1, 4000000000)",
+				    " SELECT s.id, a.id, 1, 1, 4000000000 FROM accounts a,"
+				    " (SELECT 'ses_kept' AS id UNION ALL SELECT 'ses_other') s",
 				    &st),
 			 ERR_OK);
-	db_bind_text(st, 1, session_id);
-	db_bind_text(st, 2, account_id);
 	ck_assert_int_eq(db_step_done(st), ERR_OK);
 	db_done(st);
 }
@@ -281,8 +281,7 @@ START_TEST(password_replaced_says_change_or_reset)
 	char id[IDS_MAX];
 	unit_db_open_migrated(&u);
 	unit_seed_account(u.db, "US", id);
-	seed_session(u.db, id, "ses_kept");
-	seed_session(u.db, id, "ses_other");
+	seed_two_sessions(u.db);
 	struct replaced_tx change = {id, "ses_kept", false}, reset = {id, NULL, true};
 	ck_assert_int_eq(db_transaction(u.db, replaced_fn, &change), ERR_OK);
 	ck_assert_int_eq(unit_query_int(u.db, "SELECT count(*) FROM sessions WHERE id = 'ses_other'"
