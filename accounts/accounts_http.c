@@ -57,7 +57,6 @@ static json_t *tokens_json(const struct auth_tokens *t, const struct auth_device
 
 /* ---- replies ---- */
 
-
 static void reply_weak_password(struct http_req *req, const char *field, const char *reason)
 {
 	static const struct {
