@@ -100,27 +100,28 @@ static void copy_col(char *dst, size_t cap, const char *src)
 	snprintf(dst, cap, "%s", src ? src : "");
 }
 
+void acct_account_from_row(struct db_stmt *st, struct acct_account *a)
+{
+	copy_col(a->id, sizeof a->id, db_column_text(st, 0));
+	copy_col(a->email, sizeof a->email, db_column_text(st, 1));
+	copy_col(a->country, sizeof a->country, db_column_text(st, 2));
+	copy_col(a->language, sizeof a->language, db_column_text(st, 3));
+	copy_col(a->name, sizeof a->name, db_column_text(st, 4));
+	copy_col(a->phone, sizeof a->phone, db_column_text(st, 5));
+	copy_col(a->status, sizeof a->status, db_column_text(st, 6));
+	a->created_at = db_column_int64(st, 7);
+}
+
 enum err acct_get(struct db *db, const char *id, struct acct_account *out)
 {
 	struct db_stmt *st = NULL;
-	enum err e = db_prepare(db,
-				"SELECT id, email, country, language, name, phone, status, created_at"
-				" FROM accounts WHERE id = ?1",
-				&st);
+	enum err e = db_prepare(db, "SELECT " ACCT_ACCOUNT_COLUMNS " FROM accounts WHERE id = ?1", &st);
 	if (e != ERR_OK)
 		return e;
 	db_bind_text(st, 1, id);
 	e = db_step_row(st);
-	if (e == ERR_OK) {
-		copy_col(out->id, sizeof out->id, db_column_text(st, 0));
-		copy_col(out->email, sizeof out->email, db_column_text(st, 1));
-		copy_col(out->country, sizeof out->country, db_column_text(st, 2));
-		copy_col(out->language, sizeof out->language, db_column_text(st, 3));
-		copy_col(out->name, sizeof out->name, db_column_text(st, 4));
-		copy_col(out->phone, sizeof out->phone, db_column_text(st, 5));
-		copy_col(out->status, sizeof out->status, db_column_text(st, 6));
-		out->created_at = db_column_int64(st, 7);
-	}
+	if (e == ERR_OK)
+		acct_account_from_row(st, out);
 	db_done(st);
 	return e;
 }
@@ -358,6 +359,25 @@ static enum err read_credentials(struct db *db, const char *id, char hash[AUTH_P
 	return e;
 }
 
+enum err acct_password_replaced(struct db *db, const char *account_id, const char *email,
+				const char *keep_session_id, bool by_reset)
+{
+	char key[64];
+	snprintf(key, sizeof key, "signin:acct:%s", account_id);
+	acct_cache_changed(db, account_id);
+	enum err e = auth_revoke_account_sessions(db, account_id, keep_session_id,
+						  by_reset ? "password_reset" : "password_changed");
+	if (e == ERR_OK)
+		e = throttle_reset(db, key);
+	if (e == ERR_OK)
+		e = events_emit(db, by_reset ? "account.password_reset" : "account.password_changed", account_id,
+				NULL);
+	if (e == ERR_OK)
+		e = notify_queue(db, account_id, NOTIFY_EMAIL, email, "password_changed",
+				 json_pack("{s:s}", "how", by_reset ? "reset" : "changed"), NULL);
+	return e;
+}
+
 struct password_tx {
 	const char *id;
 	const char *keep_session_id;
@@ -398,16 +418,7 @@ static enum err password_fn(struct db *db, void *arg)
 		return e;
 	if (db_changes(db) == 0)
 		return ERR_CONFLICT;
-	acct_cache_changed(db, p->id);
-	e = auth_revoke_account_sessions(db, p->id, p->keep_session_id, "password_changed");
-	if (e == ERR_OK)
-		e = throttle_reset(db, p->account_key);
-	if (e == ERR_OK)
-		e = events_emit(db, "account.password_changed", p->id, NULL);
-	if (e == ERR_OK)
-		e = notify_queue(db, p->id, NOTIFY_EMAIL, p->email, "password_changed",
-				 json_pack("{s:s}", "how", "changed"), NULL);
-	return e;
+	return acct_password_replaced(db, p->id, p->email, p->keep_session_id, false);
 }
 
 enum err acct_change_password(struct db *db, const char *id, const char *keep_session_id,

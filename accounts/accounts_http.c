@@ -57,14 +57,6 @@ static json_t *tokens_json(const struct auth_tokens *t, const struct auth_device
 
 /* ---- replies ---- */
 
-static void reply_invalid_or_true(struct http_req *req, struct jv *v, bool *ok)
-{
-	*ok = jv_ok(v);
-	if (!*ok)
-		http_reply_invalid(req, jv_take_errors(v));
-	jv_release(v);
-}
-
 static void reply_weak_password(struct http_req *req, const char *field, const char *reason)
 {
 	static const struct {
@@ -103,6 +95,18 @@ static struct db *db_or_reply(struct http_req *req)
 	if (!db)
 		http_reply_problem(req, ERR_DB, "no database connection");
 	return db;
+}
+
+/* Every handler that reads a body ends its reading here: release `v`; with
+ * field errors reply 422 with all of them and return NULL, else return the
+ * thread's connection (NULL, replied, when there is none). */
+static struct db *valid_db_or_reply(struct http_req *req, struct jv *v)
+{
+	bool ok = jv_ok(v);
+	if (!ok)
+		http_reply_invalid(req, jv_take_errors(v));
+	jv_release(v);
+	return ok ? db_or_reply(req) : NULL;
 }
 
 /* ---- input ---- */
@@ -154,6 +158,20 @@ static void read_device(struct jv *v, enum jv_need need, struct acct_device_form
 	d->dev.name = d->name;
 	d->dev.type = type;
 	d->dev.model = model ? d->model : NULL;
+}
+
+/* The required "email": the text as given into `in`, and when it is an
+ * address, its display form into `email` and its normalised form into
+ * `norm` (each ACCT_EMAIL_MAX + 1 bytes). */
+static void read_email(struct jv *v, const char **in, char *email, char *norm)
+{
+	if (jv_string(v, "email", JV_REQUIRED, 1, EMAIL_INPUT_MAX, in)) {
+		const char *code = acct_email_parse(*in, email, norm);
+		if (code)
+			jv_error(v, "email", code,
+				 strcmp(code, "too_long") == 0 ? "Must be at most 254 bytes"
+							       : "Must be an email address such as name@example.com");
+	}
 }
 
 static void read_phone(struct jv *v, const char *field, const char **out)
@@ -208,13 +226,7 @@ void acct_signup_parse(struct jv *v, struct acct_signup_form *f)
 	memset(f, 0, sizeof *f);
 	memcpy(f->language, ACCT_DEFAULT_LANGUAGE, sizeof ACCT_DEFAULT_LANGUAGE);
 	jv_reject_unknown(v, allowed);
-	if (jv_string(v, "email", JV_REQUIRED, 1, EMAIL_INPUT_MAX, &f->email_in)) {
-		const char *code = acct_email_parse(f->email_in, f->email, f->norm);
-		if (code)
-			jv_error(v, "email", code,
-				 strcmp(code, "too_long") == 0 ? "Must be at most 254 bytes"
-							       : "Must be an email address such as name@example.com");
-	}
+	read_email(v, &f->email_in, f->email, f->norm);
 	jv_string(v, "password", JV_REQUIRED, 0, PASSWORD_INPUT_MAX, &f->password);
 	if (jv_string(v, "country", JV_REQUIRED, 1, 64, &f->country) && !acct_country_form_valid(f->country))
 		jv_error(v, "country", "invalid_format",
@@ -229,13 +241,9 @@ static void signup(struct http_req *req)
 {
 	struct jv v;
 	struct acct_signup_form f;
-	bool ok;
 	jv_init(&v, http_json(req));
 	acct_signup_parse(&v, &f);
-	reply_invalid_or_true(req, &v, &ok);
-	if (!ok)
-		return;
-	struct db *db = db_or_reply(req);
+	struct db *db = valid_db_or_reply(req, &v);
 	if (!db)
 		return;
 
@@ -280,15 +288,11 @@ static void signin(struct http_req *req)
 {
 	struct jv v;
 	struct acct_signin_form f;
-	bool ok;
 	jv_init(&v, http_json(req));
 	acct_signin_parse(&v, &f);
 	const char *email = f.email, *password = f.password;
 	const struct acct_device_form *dev = &f.device;
-	reply_invalid_or_true(req, &v, &ok);
-	if (!ok)
-		return;
-	struct db *db = db_or_reply(req);
+	struct db *db = valid_db_or_reply(req, &v);
 	if (!db)
 		return;
 	struct auth_tokens tokens = {0};
@@ -342,7 +346,6 @@ static void me_patch(struct http_req *req)
 	struct acct_changes ch = {0};
 	char name[ACCT_NAME_MAX + 1], language[ACCT_LANGUAGE_MAX + 1];
 	const char *phone = NULL;
-	bool ok;
 	jv_init(&v, http_json(req));
 	jv_reject_unknown(&v, allowed);
 	if (is_explicit_null(&v, "name"))
@@ -360,10 +363,7 @@ static void me_patch(struct http_req *req)
 		jv_error(&v, "language", "wrong_type", "Must be a language tag; it cannot be cleared");
 	else if (read_language(&v, "language", language))
 		ch.language = language;
-	reply_invalid_or_true(req, &v, &ok);
-	if (!ok)
-		return;
-	struct db *db = db_or_reply(req);
+	struct db *db = valid_db_or_reply(req, &v);
 	struct acct_account a = {0};
 	if (!db)
 		return;
@@ -379,15 +379,11 @@ static void me_password(struct http_req *req)
 	static const char *const allowed[] = {"current_password", "new_password", NULL};
 	struct jv v;
 	const char *current = NULL, *new_password = NULL;
-	bool ok;
 	jv_init(&v, http_json(req));
 	jv_reject_unknown(&v, allowed);
 	jv_string(&v, "current_password", JV_REQUIRED, 1, PASSWORD_INPUT_MAX, &current);
 	jv_string(&v, "new_password", JV_REQUIRED, 0, PASSWORD_INPUT_MAX, &new_password);
-	reply_invalid_or_true(req, &v, &ok);
-	if (!ok)
-		return;
-	struct db *db = db_or_reply(req);
+	struct db *db = valid_db_or_reply(req, &v);
 	if (!db)
 		return;
 	const struct http_auth *who = http_auth(req);
@@ -472,13 +468,9 @@ static void profile_write(struct http_req *req, bool is_create)
 {
 	struct jv v;
 	struct acct_profile_form f;
-	bool ok;
 	jv_init(&v, http_json(req));
 	acct_profile_parse(&v, is_create, &f);
-	reply_invalid_or_true(req, &v, &ok);
-	if (!ok)
-		return;
-	struct db *db = db_or_reply(req);
+	struct db *db = valid_db_or_reply(req, &v);
 	struct acct_profile p = {0};
 	if (!db)
 		return;
@@ -512,15 +504,11 @@ static void profiles_unlock(struct http_req *req)
 	static const char *const allowed[] = {"pin", NULL};
 	struct jv v;
 	const char *pin = NULL;
-	bool ok;
 	jv_init(&v, http_json(req));
 	jv_reject_unknown(&v, allowed);
 	if (jv_string(&v, "pin", JV_REQUIRED, 0, 64, &pin) && !acct_pin_valid(pin))
 		jv_error(&v, "pin", "invalid_format", "Must be 4 digits");
-	reply_invalid_or_true(req, &v, &ok);
-	if (!ok)
-		return;
-	struct db *db = db_or_reply(req);
+	struct db *db = valid_db_or_reply(req, &v);
 	if (!db)
 		return;
 	int64_t retry_after = 0;
@@ -543,20 +531,10 @@ static void reset_request(struct http_req *req)
 	struct jv v;
 	const char *email_in = NULL;
 	char email[ACCT_EMAIL_MAX + 1], norm[ACCT_EMAIL_MAX + 1];
-	bool ok;
 	jv_init(&v, http_json(req));
 	jv_reject_unknown(&v, allowed);
-	if (jv_string(&v, "email", JV_REQUIRED, 1, EMAIL_INPUT_MAX, &email_in)) {
-		const char *code = acct_email_parse(email_in, email, norm);
-		if (code)
-			jv_error(&v, "email", code,
-				 strcmp(code, "too_long") == 0 ? "Must be at most 254 bytes"
-							       : "Must be an email address such as name@example.com");
-	}
-	reply_invalid_or_true(req, &v, &ok);
-	if (!ok)
-		return;
-	struct db *db = db_or_reply(req);
+	read_email(&v, &email_in, email, norm);
+	struct db *db = valid_db_or_reply(req, &v);
 	if (!db)
 		return;
 	int64_t retry_after = 0;
@@ -574,15 +552,11 @@ static void reset_confirm(struct http_req *req)
 	static const char *const allowed[] = {"token", "new_password", NULL};
 	struct jv v;
 	const char *token = NULL, *new_password = NULL;
-	bool ok;
 	jv_init(&v, http_json(req));
 	jv_reject_unknown(&v, allowed);
 	jv_string(&v, "token", JV_REQUIRED, 1, 256, &token);
 	jv_string(&v, "new_password", JV_REQUIRED, 0, PASSWORD_INPUT_MAX, &new_password);
-	reply_invalid_or_true(req, &v, &ok);
-	if (!ok)
-		return;
-	struct db *db = db_or_reply(req);
+	struct db *db = valid_db_or_reply(req, &v);
 	if (!db)
 		return;
 	const char *weak = NULL;

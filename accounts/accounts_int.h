@@ -109,6 +109,23 @@ enum err acct_email_key(const char *prefix, const char *email_norm, char *out, s
 
 /* ---- accounts and sign-in (accounts.c, signin.c) ---- */
 
+/* What replacing the password of `account_id` does once its hash is
+ * written, in the same transaction, whether the member changed it or a
+ * reset link did (`by_reset`): cached reads of the account go, every
+ * session but `keep_session_id` (NULL: all) is revoked, the account's
+ * sign-in throttle is cleared, account.password_changed or
+ * account.password_reset is emitted and `email` is told. */
+enum err acct_password_replaced(struct db *db, const char *account_id, const char *email,
+				const char *keep_session_id, bool by_reset);
+
+/* The columns of an account row, in the order acct_account_from_row()
+ * reads them: SELECT ACCT_ACCOUNT_COLUMNS FROM accounts ... */
+#define ACCT_ACCOUNT_COLUMNS "id, email, country, language, name, phone, status, created_at"
+
+/* Fill `a` from the current row of a statement that selected
+ * ACCT_ACCOUNT_COLUMNS first (NULL text columns become ""). */
+void acct_account_from_row(struct db_stmt *st, struct acct_account *a);
+
 struct acct_profile {
 	char id[IDS_MAX];
 	char account_id[IDS_MAX];

@@ -190,19 +190,7 @@ static enum err confirm_fn(struct db *db, void *arg)
 		return e;
 	if (db_changes(db) == 0)
 		return ERR_INVALID_RESET_TOKEN;
-	acct_cache_changed(db, c->t->account_id);
-
-	char key[64];
-	snprintf(key, sizeof key, "signin:acct:%s", c->t->account_id);
-	e = auth_revoke_account_sessions(db, c->t->account_id, NULL, "password_reset");
-	if (e == ERR_OK)
-		e = throttle_reset(db, key);
-	if (e == ERR_OK)
-		e = events_emit(db, "account.password_reset", c->t->account_id, NULL);
-	if (e == ERR_OK)
-		e = notify_queue(db, c->t->account_id, NOTIFY_EMAIL, c->t->email, "password_changed",
-				 json_pack("{s:s}", "how", "reset"), NULL);
-	return e;
+	return acct_password_replaced(db, c->t->account_id, c->t->email, NULL, true);
 }
 
 enum err acct_reset_confirm(struct db *db, const char *token, const char *new_password,

@@ -16,25 +16,6 @@
 #include "core/clock.h"
 #include "core/events.h"
 
-#define ACCOUNT_COLUMNS "id, email, country, language, name, phone, status, created_at"
-
-static void copy_col(char *dst, size_t cap, const char *src)
-{
-	snprintf(dst, cap, "%s", src ? src : "");
-}
-
-static void account_from_row(struct db_stmt *st, struct acct_account *a)
-{
-	copy_col(a->id, sizeof a->id, db_column_text(st, 0));
-	copy_col(a->email, sizeof a->email, db_column_text(st, 1));
-	copy_col(a->country, sizeof a->country, db_column_text(st, 2));
-	copy_col(a->language, sizeof a->language, db_column_text(st, 3));
-	copy_col(a->name, sizeof a->name, db_column_text(st, 4));
-	copy_col(a->phone, sizeof a->phone, db_column_text(st, 5));
-	copy_col(a->status, sizeof a->status, db_column_text(st, 6));
-	a->created_at = db_column_int64(st, 7);
-}
-
 /* "+1 (415) 555-0100" -> "+14155550100"; false when it cannot be a phone. */
 static bool phone_normalize(const char *in, char *out, size_t cap)
 {
@@ -61,7 +42,7 @@ static enum err search_by(struct db *db, const char *sql, const char *value, str
 	db_bind_text(st, 1, value);
 	db_bind_int64(st, 2, (int64_t)max);
 	while (*n < max && (e = db_step(st, &row)) == ERR_OK && row)
-		account_from_row(st, &out[(*n)++]);
+		acct_account_from_row(st, &out[(*n)++]);
 	db_done(st);
 	return e;
 }
@@ -76,18 +57,18 @@ enum err acct_search(struct db *db, const char *query, struct acct_account *out,
 		return ERR_OK;
 	if (ids_valid("acc_", query)) {
 		*matched = "id";
-		return search_by(db, "SELECT " ACCOUNT_COLUMNS " FROM accounts WHERE id = ?1 LIMIT ?2", query,
+		return search_by(db, "SELECT " ACCT_ACCOUNT_COLUMNS " FROM accounts WHERE id = ?1 LIMIT ?2", query,
 				 out, max, n);
 	}
 	if (strchr(query, '@') && acct_email_normalize(query, norm)) {
 		*matched = "email";
-		return search_by(db, "SELECT " ACCOUNT_COLUMNS " FROM accounts WHERE email_norm = ?1 LIMIT ?2",
+		return search_by(db, "SELECT " ACCT_ACCOUNT_COLUMNS " FROM accounts WHERE email_norm = ?1 LIMIT ?2",
 				 norm, out, max, n);
 	}
 	if (phone_normalize(query, phone, sizeof phone)) {
 		*matched = "phone";
 		return search_by(db,
-				 "SELECT " ACCOUNT_COLUMNS " FROM accounts WHERE phone = ?1"
+				 "SELECT " ACCT_ACCOUNT_COLUMNS " FROM accounts WHERE phone = ?1"
 				 " ORDER BY created_at DESC LIMIT ?2",
 				 phone, out, max, n);
 	}

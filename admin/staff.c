@@ -482,6 +482,19 @@ struct change_tx {
 	struct admin_staff *out;
 };
 
+/* ERR_INVALID_STATE when `s` is the last active admin, who may neither be
+ * disabled nor lose the role: someone must always be able to manage staff. */
+static enum err keep_an_admin(struct db *db, const struct admin_staff *s)
+{
+	if (s->role != ADMIN_ROLE_ADMIN || !s->active)
+		return ERR_OK;
+	int64_t admins = 0;
+	enum err e = count_active_admins(db, &admins);
+	if (e == ERR_OK && admins <= 1)
+		e = ERR_INVALID_STATE;
+	return e;
+}
+
 static enum err disable_fn(struct db *db, void *arg)
 {
 	struct change_tx *c = arg;
@@ -496,14 +509,9 @@ static enum err disable_fn(struct db *db, void *arg)
 	}
 	if (strcmp(c->by, c->id) == 0)
 		return ERR_INVALID_STATE;
-	if (before.role == ADMIN_ROLE_ADMIN) {
-		int64_t admins = 0;
-		e = count_active_admins(db, &admins);
-		if (e != ERR_OK)
-			return e;
-		if (admins <= 1)
-			return ERR_INVALID_STATE;
-	}
+	e = keep_an_admin(db, &before);
+	if (e != ERR_OK)
+		return e;
 	int64_t now = clock_now();
 	e = db_prepare(db, "UPDATE staff SET active = 0, disabled_at = ?2, updated_at = ?2 WHERE id = ?1", &st);
 	if (e != ERR_OK)
@@ -545,14 +553,9 @@ static enum err set_role_fn(struct db *db, void *arg)
 		*c->out = before;
 		return ERR_OK;
 	}
-	if (before.role == ADMIN_ROLE_ADMIN && before.active) {
-		int64_t admins = 0;
-		e = count_active_admins(db, &admins);
-		if (e != ERR_OK)
-			return e;
-		if (admins <= 1)
-			return ERR_INVALID_STATE;
-	}
+	e = keep_an_admin(db, &before);
+	if (e != ERR_OK)
+		return e;
 	e = db_prepare(db, "UPDATE staff SET role = ?2, updated_at = ?3 WHERE id = ?1", &st);
 	if (e != ERR_OK)
 		return e;

@@ -99,18 +99,13 @@ enum err bill_addon_add(struct db *db, const char *account_id, const char *addon
 	bill_date_text(end, to, sizeof to);
 	snprintf(desc, sizeof desc, "Extra member, %s - %s (prorated)", from, to);
 	e = inv_add_line(&d, BILL_LINE_ADDON, desc, sub.plan.code, &due, &rule, start, end);
+	bool declined = false;
 	if (e == ERR_OK)
-		e = inv_total(&d);
-	if (e == ERR_OK)
-		e = inv_insert_finalized(db, &d, now);
-	if (e == ERR_OK)
-		e = inv_charge(db, &d, &pm, now, pay);
+		e = inv_finalize_and_charge(db, &d, &pm, now, pay, &declined);
 	if (e != ERR_OK)
 		return e;
-	if (!pay->succeeded) {
-		e = inv_void(db, d.id, now);
-		return e == ERR_OK ? ERR_PAYMENT_FAILED : e;
-	}
+	if (declined)
+		return ERR_PAYMENT_FAILED;
 	e = ids_new("add_", out->id, sizeof out->id);
 	if (e == ERR_OK)
 		e = db_prepare(db,

@@ -46,6 +46,17 @@ enum err pm_row_get(struct db *db, const char *account_id, const char *pm_id, st
 /* Make `pm_id` the default of `account_id` (inside the caller's transaction). */
 enum err pm_make_default(struct db *db, const char *account_id, const char *pm_id);
 
+/* ---- subscriptions (subscription.c) ---- */
+
+/* Which subscriptions sub_account_has() looks for. */
+enum sub_filter {
+	SUB_LIVE,		/* any state but ended */
+	SUB_AWAITING_PAYMENT,	/* past_due or on_hold */
+};
+
+/* Set *yes to whether `account_id` has a subscription that `which` names. */
+enum err sub_account_has(struct db *db, const char *account_id, enum sub_filter which, bool *yes);
+
 /* ---- invoices (invoice.c) ---- */
 
 #define INV_LINES_MAX 8
@@ -114,6 +125,14 @@ int64_t inv_amount_due(const struct inv_draft *d);
 enum err inv_charge(struct db *db, struct inv_draft *d, const struct pm_row *pm, int64_t now,
 		    struct bill_payment_outcome *out);
 
+/* Total the draft `d`, finalize it and charge it at once with `pm`: what
+ * a purchase made now (subscribe, upgrade, add-on) does.  On a decline the
+ * invoice is voided (it keeps its number, the attempt stays) and *declined
+ * is set: the caller commits that record and changes nothing else.
+ * `pay` says what the charge did. */
+enum err inv_finalize_and_charge(struct db *db, struct inv_draft *d, const struct pm_row *pm, int64_t now,
+				 struct bill_payment_outcome *pay, bool *declined);
+
 /* Load the stored invoice `invoice_id` into `d` far enough to charge or
  * refund it (id, account, subscription, reason, currency, tax rule, period,
  * totals, credit applied, number; no lines).  *status receives its status
@@ -131,6 +150,16 @@ enum err inv_void_open_of_subscription(struct db *db, const char *subscription_i
 
 /* Void an open invoice (invoice.voided). */
 enum err inv_void(struct db *db, const char *invoice_id, int64_t now);
+
+/* The gapless yearly number series: invoices (HEA-2027-000001) and credit
+ * notes (HEA-CN-2027-000001), each counted per calendar year. */
+enum inv_series { INV_SERIES_INVOICE, INV_SERIES_CREDIT_NOTE };
+
+/* Take the next number of `series` for the year of `now` (UTC) into `out`
+ * (`cap` bytes) by incrementing that year's counter; runs inside the
+ * caller's transaction, so a rolled-back caller leaves no gap.
+ * ERR_BUFFER_TOO_SMALL when the number does not fit. */
+enum err inv_next_number(struct db *db, enum inv_series series, int64_t now, char *out, size_t cap);
 
 /* Record the subscription an invoice belongs to. */
 enum err inv_set_subscription(struct db *db, const char *invoice_id, const char *subscription_id);

@@ -9,6 +9,7 @@
  * back one gives its number back: committed numbers run 1..N per year with
  * no gap.  A void invoice keeps its number (accounting needs the trail).
  */
+#include <inttypes.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -100,22 +101,34 @@ enum err inv_total(struct inv_draft *d)
 	return e;
 }
 
-static enum err next_number(struct db *db, int64_t now, char *out, size_t cap)
+/* The two gapless yearly series: SQL text is fixed per series, never built. */
+static const struct {
+	const char *sql;
+	const char *prefix;
+} series_table[] = {
+	[INV_SERIES_INVOICE] = {"INSERT INTO invoice_counters (year, last_value) VALUES (?1, 1)"
+				" ON CONFLICT (year) DO UPDATE SET last_value = invoice_counters.last_value + 1"
+				" RETURNING last_value",
+				"HEA"},
+	[INV_SERIES_CREDIT_NOTE] = {"INSERT INTO credit_note_counters (year, last_value) VALUES (?1, 1)"
+				    " ON CONFLICT (year) DO UPDATE SET last_value = credit_note_counters.last_value + 1"
+				    " RETURNING last_value",
+				    "HEA-CN"},
+};
+
+enum err inv_next_number(struct db *db, enum inv_series series, int64_t now, char *out, size_t cap)
 {
 	struct db_stmt *st = NULL;
 	int64_t y, m, day;
 	bill_civil_date(now, &y, &m, &day);
-	enum err e = db_prepare(db,
-				"INSERT INTO invoice_counters (year, last_value) VALUES (?1, 1)"
-				" ON CONFLICT (year) DO UPDATE SET last_value = invoice_counters.last_value + 1"
-				" RETURNING last_value",
-				&st);
+	enum err e = db_prepare(db, series_table[series].sql, &st);
 	if (e != ERR_OK)
 		return e;
 	db_bind_int64(st, 1, y);
 	e = db_step_row(st);
 	if (e == ERR_OK) {
-		int n = snprintf(out, cap, "HEA-%04lld-%06lld", (long long)y, (long long)db_column_int64(st, 0));
+		int n = snprintf(out, cap, "%s-%04" PRId64 "-%06" PRId64, series_table[series].prefix, y,
+				 db_column_int64(st, 0));
 		if (n < 0 || (size_t)n >= cap)
 			e = ERR_BUFFER_TOO_SMALL;
 	}
@@ -132,7 +145,7 @@ enum err inv_insert_finalized(struct db *db, struct inv_draft *d, int64_t now)
 	/* The number is taken first and the row written open at once: inside
 	 * one transaction that is the same as writing a draft and finalizing it,
 	 * with one write fewer (the billing run writes a million of these). */
-	e = next_number(db, now, d->number, sizeof d->number);
+	e = inv_next_number(db, INV_SERIES_INVOICE, now, d->number, sizeof d->number);
 	if (e != ERR_OK)
 		return e;
 	e = db_prepare(db,
@@ -296,6 +309,21 @@ enum err inv_charge(struct db *db, struct inv_draft *d, const struct pm_row *pm,
 			   json_pack("{s:s, s:s, s:I, s:s, s:s, s:b}", "account", d->account_id, "invoice",
 				     d->id, "amount", (json_int_t)due.amount, "currency", d->currency,
 				     "failure_code", out->failure_code, "hard_decline", out->hard_decline));
+}
+
+enum err inv_finalize_and_charge(struct db *db, struct inv_draft *d, const struct pm_row *pm, int64_t now,
+				 struct bill_payment_outcome *pay, bool *declined)
+{
+	*declined = false;
+	enum err e = inv_total(d);
+	if (e == ERR_OK)
+		e = inv_insert_finalized(db, d, now);
+	if (e == ERR_OK)
+		e = inv_charge(db, d, pm, now, pay);
+	if (e != ERR_OK || pay->succeeded)
+		return e;
+	*declined = true;
+	return inv_void(db, d->id, now);
 }
 
 enum err inv_void(struct db *db, const char *invoice_id, int64_t now)

@@ -66,22 +66,6 @@ struct attach_ctx {
 	struct bill_payment_method *out;
 };
 
-/* True when the account's subscription waits for a payment (past_due or
- * on_hold): a card attached then becomes the default and is charged. */
-static enum err in_dunning(struct db *db, const char *account_id, bool *yes)
-{
-	struct db_stmt *st = NULL;
-	enum err e = db_prepare(db, "SELECT 1 FROM subscriptions WHERE account_id = ?1"
-				    " AND state IN ('past_due', 'on_hold')", &st);
-	if (e != ERR_OK)
-		return e;
-	db_bind_text(st, 1, account_id);
-	e = db_step_row(st);
-	db_done(st);
-	*yes = e == ERR_OK;
-	return e == ERR_NOT_FOUND ? ERR_OK : e;
-}
-
 static enum err attach_tx(struct db *db, void *arg)
 {
 	struct attach_ctx *c = arg;
@@ -93,8 +77,10 @@ static enum err attach_tx(struct db *db, void *arg)
 		return e;
 	if (n >= BILL_PAYMENT_METHODS_MAX)
 		return ERR_CONFLICT;
+	/* A subscription waiting for a payment (past_due or on_hold) makes the
+	 * new card the default, and it is charged. */
 	bool dunning = false;
-	e = in_dunning(db, c->account_id, &dunning);
+	e = sub_account_has(db, c->account_id, SUB_AWAITING_PAYMENT, &dunning);
 	if (e == ERR_OK && dunning && n > 0) {
 		/* Clear the old default first (one default per account). */
 		st = NULL;
@@ -244,19 +230,6 @@ enum err bill_pm_set_default(struct db *db, const char *account_id, const char *
 	return e;
 }
 
-static enum err has_live_subscription(struct db *db, const char *account_id, bool *live)
-{
-	struct db_stmt *st = NULL;
-	enum err e = db_prepare(db, "SELECT 1 FROM subscriptions WHERE account_id = ?1 AND state <> 'ended'", &st);
-	if (e != ERR_OK)
-		return e;
-	db_bind_text(st, 1, account_id);
-	e = db_step_row(st);
-	db_done(st);
-	*live = e == ERR_OK;
-	return e == ERR_NOT_FOUND ? ERR_OK : e;
-}
-
 static enum err remove_tx(struct db *db, void *arg)
 {
 	struct default_ctx *c = arg;
@@ -268,7 +241,7 @@ static enum err remove_tx(struct db *db, void *arg)
 	if (e == ERR_OK)
 		e = count_attached(db, c->account_id, &n);
 	if (e == ERR_OK)
-		e = has_live_subscription(db, c->account_id, &live);
+		e = sub_account_has(db, c->account_id, SUB_LIVE, &live);
 	if (e != ERR_OK)
 		return e;
 	if (n == 1 && live)

@@ -19,29 +19,6 @@
 #include "core/clock.h"
 #include "core/events.h"
 
-static enum err next_note_number(struct db *db, int64_t now, char *out, size_t cap)
-{
-	struct db_stmt *st = NULL;
-	int64_t y, m, d;
-	bill_civil_date(now, &y, &m, &d);
-	enum err e = db_prepare(db,
-				"INSERT INTO credit_note_counters (year, last_value) VALUES (?1, 1)"
-				" ON CONFLICT (year) DO UPDATE SET last_value = credit_note_counters.last_value + 1"
-				" RETURNING last_value",
-				&st);
-	if (e != ERR_OK)
-		return e;
-	db_bind_int64(st, 1, y);
-	e = db_step_row(st);
-	if (e == ERR_OK) {
-		int n = snprintf(out, cap, "HEA-CN-%04" PRId64 "-%06" PRId64, y, db_column_int64(st, 0));
-		if (n < 0 || (size_t)n >= cap)
-			e = ERR_BUFFER_TOO_SMALL;
-	}
-	db_done(st);
-	return e;
-}
-
 struct refund_ctx {
 	const char *invoice_id;
 	const char *account_id;
@@ -110,7 +87,7 @@ static enum err refund_tx(struct db *db, void *arg)
 		return e;
 	e = ids_new("cn_", o->credit_note_id, sizeof o->credit_note_id);
 	if (e == ERR_OK)
-		e = next_note_number(db, now, o->number, sizeof o->number);
+		e = inv_next_number(db, INV_SERIES_CREDIT_NOTE, now, o->number, sizeof o->number);
 	if (e == ERR_OK)
 		e = money_scale(&d.tax, amount.amount, d.total.amount, &o->tax);
 	if (e != ERR_OK)

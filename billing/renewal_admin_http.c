@@ -112,6 +112,30 @@ static bool read_money(struct jv *v, json_t *obj, const char *field, enum jv_nee
 	return true;
 }
 
+/* The body {amount} of a refund (optional: all that is left) or a credit
+ * grant (required, and so is the body): a positive money object into
+ * *amount, *has_amount when given.  Replies and returns false when the body
+ * or the amount is not acceptable. */
+static bool amount_body_or_reply(struct http_req *req, enum jv_need need, struct money *amount,
+				 bool *has_amount)
+{
+	static const char *const allowed[] = {"amount", NULL};
+	struct jv v;
+	json_t *body = body_or_reply(req, need == JV_REQUIRED);
+	if (!body)
+		return false;
+	jv_init(&v, body);
+	jv_reject_unknown(&v, allowed);
+	*has_amount = read_money(&v, body, "amount", need, amount);
+	if (*has_amount && amount->amount <= 0)
+		jv_error(&v, "amount", "invalid_amount", "Must be more than zero");
+	bool ok = valid_or_reply(req, &v);
+	json_decref(body);
+	if (ok)
+		jv_release(&v);
+	return ok;
+}
+
 /* Supervisors act up to their allowance in the currency; admins without
  * limit.  Replies 403 and returns false when over it. */
 static bool within_limit_or_reply(struct http_req *req, const struct admin_ctx *ctx, const struct money *m)
@@ -281,23 +305,11 @@ static void price_schedule(struct http_req *req, const struct admin_ctx *ctx)
 /* POST /admin/v1/invoices/{id}/refunds {amount?} */
 static void refund_create(struct http_req *req, const struct admin_ctx *ctx)
 {
-	static const char *const allowed[] = {"amount", NULL};
-	struct jv v;
 	struct money amount;
+	bool has_amount = false;
 	const char *id = http_param(req, "id");
-	json_t *body = body_or_reply(req, false);
-	if (!body)
+	if (!amount_body_or_reply(req, JV_OPTIONAL, &amount, &has_amount))
 		return;
-	jv_init(&v, body);
-	jv_reject_unknown(&v, allowed);
-	bool has_amount = read_money(&v, body, "amount", JV_OPTIONAL, &amount);
-	if (has_amount && amount.amount <= 0)
-		jv_error(&v, "amount", "invalid_amount", "Must be more than zero");
-	bool ok = valid_or_reply(req, &v);
-	json_decref(body);
-	if (!ok)
-		return;
-	jv_release(&v);
 	if (!id || !ids_valid("inv_", id)) {
 		http_reply_problem(req, ERR_NOT_FOUND, "No invoice has this id");
 		return;
@@ -358,21 +370,10 @@ static json_t *balances_json(const struct bill_credit_balance *b, size_t n)
 /* POST /admin/v1/accounts/{id}/credits {amount} */
 static void credit_grant(struct http_req *req, const struct admin_ctx *ctx)
 {
-	static const char *const allowed[] = {"amount", NULL};
-	struct jv v;
 	struct money amount;
-	json_t *body = body_or_reply(req, true);
-	if (!body)
+	bool has_amount = false;
+	if (!amount_body_or_reply(req, JV_REQUIRED, &amount, &has_amount))
 		return;
-	jv_init(&v, body);
-	jv_reject_unknown(&v, allowed);
-	if (read_money(&v, body, "amount", JV_REQUIRED, &amount) && amount.amount <= 0)
-		jv_error(&v, "amount", "invalid_amount", "Must be more than zero");
-	bool ok = valid_or_reply(req, &v);
-	json_decref(body);
-	if (!ok)
-		return;
-	jv_release(&v);
 	if (!within_limit_or_reply(req, ctx, &amount))
 		return;
 	struct bill_actor a = actor_of(ctx);

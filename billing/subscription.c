@@ -200,6 +200,23 @@ static void plan_line_text(char *buf, size_t cap, const char *prefix, const char
 	snprintf(buf, cap, "%s%s, %s - %s", prefix, name, a, b);
 }
 
+enum err sub_account_has(struct db *db, const char *account_id, enum sub_filter which, bool *yes)
+{
+	struct db_stmt *st = NULL;
+	enum err e = db_prepare(db,
+				which == SUB_LIVE ? "SELECT 1 FROM subscriptions WHERE account_id = ?1 AND state <> 'ended'"
+						  : "SELECT 1 FROM subscriptions WHERE account_id = ?1"
+						    " AND state IN ('past_due', 'on_hold')",
+				&st);
+	if (e != ERR_OK)
+		return e;
+	db_bind_text(st, 1, account_id);
+	e = db_step_row(st);
+	db_done(st);
+	*yes = e == ERR_OK;
+	return e == ERR_NOT_FOUND ? ERR_OK : e;
+}
+
 /* The payment method a call charges: the one named, or the default. */
 static enum err choose_pm(struct db *db, const char *account_id, const char *pm_id, struct pm_row *pm)
 {
@@ -231,16 +248,12 @@ static enum err subscribe_tx(struct db *db, void *arg)
 	c->declined = false;
 	memset(c->pay, 0, sizeof *c->pay);
 
-	enum err e = db_prepare(db, "SELECT 1 FROM subscriptions WHERE account_id = ?1 AND state <> 'ended'", &st);
+	bool live = false;
+	enum err e = sub_account_has(db, p->account_id, SUB_LIVE, &live);
 	if (e != ERR_OK)
 		return e;
-	db_bind_text(st, 1, p->account_id);
-	e = db_step_row(st);
-	db_done(st);
-	if (e == ERR_OK)
+	if (live)
 		return ERR_SUBSCRIPTION_EXISTS;
-	if (e != ERR_NOT_FOUND)
-		return e;
 	e = cat_offer(db, p->country, p->plan_code, now, &offer, &version);
 	if (e == ERR_OK)
 		e = choose_pm(db, p->account_id, p->payment_method_id, &pm);
@@ -253,19 +266,10 @@ static enum err subscribe_tx(struct db *db, void *arg)
 	e = inv_add_line(&d, BILL_LINE_PLAN, desc, offer.plan.code, &offer.price.amount, &offer.price,
 			 start, end);
 	if (e == ERR_OK)
-		e = inv_total(&d);
-	if (e == ERR_OK)
-		e = inv_insert_finalized(db, &d, now);
-	if (e == ERR_OK)
-		e = inv_charge(db, &d, &pm, now, c->pay);
-	if (e != ERR_OK)
+		e = inv_finalize_and_charge(db, &d, &pm, now, c->pay, &c->declined);
+	/* Declined: no subscription is made; commit the voided invoice. */
+	if (e != ERR_OK || c->declined)
 		return e;
-	if (!c->pay->succeeded) {
-		/* Declined: the invoice is void and keeps its number, the attempt
-		 * stays; no subscription is made.  Commit that record. */
-		c->declined = true;
-		return inv_void(db, d.id, now);
-	}
 
 	e = ids_new("sub_", sub_id, sizeof sub_id);
 	if (e != ERR_OK)
@@ -385,17 +389,9 @@ static enum err upgrade(struct db *db, struct change_ctx *c, const struct bill_s
 				 &offer->price, at, s->current_period_end);
 	}
 	if (e == ERR_OK)
-		e = inv_total(&d);
-	if (e == ERR_OK)
-		e = inv_insert_finalized(db, &d, now);
-	if (e == ERR_OK)
-		e = inv_charge(db, &d, &pm, now, c->pay);
-	if (e != ERR_OK)
+		e = inv_finalize_and_charge(db, &d, &pm, now, c->pay, &c->declined);
+	if (e != ERR_OK || c->declined)
 		return e;
-	if (!c->pay->succeeded) {
-		c->declined = true;
-		return inv_void(db, d.id, now);
-	}
 	e = db_prepare(db,
 		       "UPDATE subscriptions SET plan_code = ?1, catalog_version = ?2, currency = ?3, amount = ?4,"
 		       " tax_inclusive = ?5, tax_rate_bps = ?6, tax_name = ?7, scheduled_plan_code = NULL,"

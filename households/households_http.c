@@ -85,6 +85,14 @@ static bool valid_or_reply(struct http_req *req, struct jv *v)
 	return ok;
 }
 
+/* Every handler that reads a body ends its reading here: `v` released, a
+ * 422 with all field errors (NULL), or the thread's connection (NULL,
+ * replied, when there is none). */
+static struct db *valid_db_or_reply(struct http_req *req, struct jv *v)
+{
+	return valid_or_reply(req, v) ? db_or_reply(req) : NULL;
+}
+
 static void reply_retry_after(struct http_req *req, enum err e, const char *detail, int64_t retry_after)
 {
 	char secs[24];
@@ -257,9 +265,7 @@ static void verification_confirm(struct http_req *req)
 	jv_init(&v, http_json(req));
 	jv_reject_unknown(&v, allowed);
 	jv_string(&v, "code", JV_REQUIRED, 1, CODE_FIELD_MAX, &code);
-	if (!valid_or_reply(req, &v))
-		return;
-	struct db *db = db_or_reply(req);
+	struct db *db = valid_db_or_reply(req, &v);
 	if (!db)
 		return;
 	enum err e = hh_challenge_confirm(db, a->subject, device, http_client_addr(req),
@@ -471,9 +477,7 @@ static void playback_start(struct http_req *req)
 		return;
 	jv_init(&v, http_json(req));
 	hh_playback_start_parse(&v, &profile);
-	if (!valid_or_reply(req, &v))
-		return;
-	struct db *db = db_or_reply(req);
+	struct db *db = valid_db_or_reply(req, &v);
 	if (!db)
 		return;
 	struct pending_start *p = calloc(1, sizeof *p);
@@ -601,9 +605,7 @@ static void extra_members_create(struct http_req *req)
 	jv_init(&v, http_json(req));
 	jv_reject_unknown(&v, allowed);
 	jv_string(&v, "email", JV_REQUIRED, 1, EMAIL_FIELD_MAX, &email);
-	if (!valid_or_reply(req, &v))
-		return;
-	struct db *db = db_or_reply(req);
+	struct db *db = valid_db_or_reply(req, &v);
 	if (!db)
 		return;
 	enum err e = hh_extra_member_invite(db, http_auth(req)->subject, email, &x, &pay);
@@ -689,9 +691,7 @@ static void extra_members_accept(struct http_req *req)
 	jv_init(&v, http_json(req));
 	jv_reject_unknown(&v, allowed);
 	jv_string(&v, "token", JV_REQUIRED, 1, TOKEN_FIELD_MAX, &token);
-	if (!valid_or_reply(req, &v))
-		return;
-	struct db *db = db_or_reply(req);
+	struct db *db = valid_db_or_reply(req, &v);
 	if (!db)
 		return;
 	enum err e = hh_extra_member_accept(db, http_auth(req)->subject, token, &x, &why);
@@ -726,9 +726,7 @@ static void profile_transfer(struct http_req *req)
 	jv_reject_unknown(&v, allowed);
 	jv_string(&v, "email", JV_REQUIRED, 1, EMAIL_FIELD_MAX, &email);
 	jv_string(&v, "password", JV_REQUIRED, 1, PASSWORD_FIELD_MAX, &password);
-	if (!valid_or_reply(req, &v))
-		return;
-	struct db *db = db_or_reply(req);
+	struct db *db = valid_db_or_reply(req, &v);
 	if (!db)
 		return;
 	enum err e = acct_profile_transfer(db, http_auth(req)->subject, profile, email, password, &acct, &why);

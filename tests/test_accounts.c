@@ -1,7 +1,8 @@
 /*
  * test_accounts.c - the accounts area's input checks (accounts/validate.c)
  * and its country setting: email trimming, normalisation and form, phone
- * numbers, language tags, PINs, display names, and the sold-country list.
+ * numbers, language tags, PINs, display names, and the sold-country list;
+ * and what a replaced password does (acct_password_replaced).
  */
 #include <check.h>
 #include <stdlib.h>
@@ -9,6 +10,7 @@
 
 #include "accounts/accounts_int.h"
 #include "core/config.h"
+#include "tests/unit.h"
 
 #define N_ROWS(a) ((int)(sizeof(a) / sizeof((a)[0])))
 
@@ -242,6 +244,69 @@ START_TEST(utf8_prefix_never_splits_a_character)
 }
 END_TEST
 
+/* ---- a replaced password ---- */
+
+struct replaced_tx {
+	const char *id;
+	const char *keep_session_id;
+	bool by_reset;
+};
+
+static enum err replaced_fn(struct db *db, void *arg)
+{
+	const struct replaced_tx *r = arg;
+	return acct_password_replaced(db, r->id, "owner@example.com", r->keep_session_id, r->by_reset);
+}
+
+/* Two live sessions, ses_kept and ses_other, of the database's only account. */
+static void seed_two_sessions(struct db *db)
+{
+	struct db_stmt *st = NULL;
+	ck_assert_int_eq(db_prepare(db,
+				    "INSERT INTO sessions (id, account_id, created_at, last_used_at, expires_at)"
+				    " SELECT s.id, a.id, 1, 1, 4000000000 FROM accounts a,"
+				    " (SELECT 'ses_kept' AS id UNION ALL SELECT 'ses_other') s",
+				    &st),
+			 ERR_OK);
+	ck_assert_int_eq(db_step_done(st), ERR_OK);
+	db_done(st);
+}
+
+/* A change (keeping the caller's session) and a reset (keeping none) do the
+ * same after-effects and say which it was: their own event and session
+ * revoke reason, one email template with its "how". */
+START_TEST(password_replaced_says_change_or_reset)
+{
+	struct unit_db u;
+	char id[IDS_MAX];
+	unit_db_open_migrated(&u);
+	unit_seed_account(u.db, "US", id);
+	seed_two_sessions(u.db);
+	struct replaced_tx change = {id, "ses_kept", false}, reset = {id, NULL, true};
+	ck_assert_int_eq(db_transaction(u.db, replaced_fn, &change), ERR_OK);
+	ck_assert_int_eq(unit_query_int(u.db, "SELECT count(*) FROM sessions WHERE id = 'ses_other'"
+					      " AND revoke_reason = 'password_changed'"),
+			 1);
+	ck_assert_int_eq(unit_query_int(u.db, "SELECT count(*) FROM sessions WHERE revoked_at IS NULL"), 1);
+	ck_assert_int_eq(db_transaction(u.db, replaced_fn, &reset), ERR_OK);
+	ck_assert_int_eq(unit_query_int(u.db, "SELECT count(*) FROM sessions WHERE id = 'ses_kept'"
+					      " AND revoke_reason = 'password_reset'"),
+			 1);
+	ck_assert_int_eq(unit_query_int(u.db, "SELECT count(*) FROM events WHERE type = 'account.password_changed'"), 1);
+	ck_assert_int_eq(unit_query_int(u.db, "SELECT count(*) FROM events WHERE type = 'account.password_reset'"), 1);
+	ck_assert_int_eq(unit_query_int(u.db, "SELECT count(*) FROM notifications WHERE template = 'password_changed'"
+					      " AND recipient = 'owner@example.com'"),
+			 2);
+	ck_assert_int_eq(unit_query_int(u.db, "SELECT count(*) FROM notifications WHERE json_extract(payload, '$.how')"
+					      " = 'changed'"),
+			 1);
+	ck_assert_int_eq(unit_query_int(u.db, "SELECT count(*) FROM notifications WHERE json_extract(payload, '$.how')"
+					      " = 'reset'"),
+			 1);
+	unit_db_close(&u);
+}
+END_TEST
+
 static Suite *accounts_suite(void)
 {
 	Suite *s = suite_create("accounts");
@@ -260,6 +325,10 @@ static Suite *accounts_suite(void)
 	tcase_add_test(tc, pin_is_four_digits);
 	tcase_add_test(tc, name_trimmed_counted_in_characters);
 	tcase_add_test(tc, utf8_prefix_never_splits_a_character);
+	suite_add_tcase(s, tc);
+
+	tc = tcase_create("password");
+	tcase_add_test(tc, password_replaced_says_change_or_reset);
 	suite_add_tcase(s, tc);
 	return s;
 }

@@ -19,6 +19,7 @@
 #include <unistd.h>
 
 #include "billing/billing.h"
+#include "billing/billing_int.h"
 #include "core/clock.h"
 #include "core/data.h"
 #include "core/db.h"
@@ -1297,6 +1298,26 @@ START_TEST(invoice_numbers_restart_each_year)
 }
 END_TEST
 
+/* Invoices and credit notes number in separate gapless series per calendar
+ * year (UTC), and a number that does not fit is refused. */
+START_TEST(number_series_are_separate_and_yearly)
+{
+	char num[32];
+	assert_err(inv_next_number(db, INV_SERIES_INVOICE, at("2027-03-01T00:00:00Z"), num, sizeof num), ERR_OK);
+	ck_assert_str_eq(num, "HEA-2027-000001");
+	assert_err(inv_next_number(db, INV_SERIES_INVOICE, at("2027-12-31T23:59:59Z"), num, sizeof num), ERR_OK);
+	ck_assert_str_eq(num, "HEA-2027-000002");
+	assert_err(inv_next_number(db, INV_SERIES_CREDIT_NOTE, at("2027-06-01T00:00:00Z"), num, sizeof num),
+		   ERR_OK);
+	ck_assert_str_eq(num, "HEA-CN-2027-000001");
+	assert_err(inv_next_number(db, INV_SERIES_INVOICE, at("2028-01-01T00:00:00Z"), num, sizeof num), ERR_OK);
+	ck_assert_str_eq(num, "HEA-2028-000001");
+	assert_err(inv_next_number(db, INV_SERIES_CREDIT_NOTE, at("2027-06-02T00:00:00Z"), num, 12),
+		   ERR_BUFFER_TOO_SMALL);
+	ck_assert_int_eq(q_int(db, "SELECT last_value FROM invoice_counters WHERE year = 2027", NULL), 2);
+}
+END_TEST
+
 /* The renewal key: one plan-period invoice per (subscription, period start). */
 START_TEST(one_plan_invoice_per_subscription_period)
 {
@@ -1363,6 +1384,7 @@ static Suite *billing_suite(void)
 	tcase_add_test(tc, receipt_is_escaped_html);
 	tcase_add_test(tc, invoice_numbers_are_gapless_under_concurrent_subscribes);
 	tcase_add_test(tc, invoice_numbers_restart_each_year);
+	tcase_add_test(tc, number_series_are_separate_and_yearly);
 	tcase_add_test(tc, one_plan_invoice_per_subscription_period);
 	suite_add_tcase(s, tc);
 	return s;
