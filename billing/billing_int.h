@@ -161,6 +161,17 @@ enum inv_series { INV_SERIES_INVOICE, INV_SERIES_CREDIT_NOTE };
  * ERR_BUFFER_TOO_SMALL when the number does not fit. */
 enum err inv_next_number(struct db *db, enum inv_series series, int64_t now, char *out, size_t cap);
 
+/* ---- notices.c ---- */
+
+/* Queue notification `template_name` to the account's email, in the
+ * caller's transaction (payload stolen).  An account that no longer exists
+ * gets none. */
+enum err bill_notify(struct db *db, const char *account_id, const char *template_name, json_t *payload);
+
+/* Payload pieces: a time as an RFC 3339 string, money as {amount, currency}. */
+json_t *bill_time_json(int64_t t);
+json_t *bill_money_json(int64_t amount, const char *currency);
+
 /* Record the subscription an invoice belongs to. */
 enum err inv_set_subscription(struct db *db, const char *invoice_id, const char *subscription_id);
 

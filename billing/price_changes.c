@@ -165,17 +165,6 @@ static int64_t renewal_at_or_after(int64_t anchor, int64_t index, int64_t t)
 	return 0;
 }
 
-static json_t *time_str(int64_t t)
-{
-	char buf[32];
-	return json_string(clock_format(t, buf, sizeof buf));
-}
-
-static json_t *money_obj(int64_t amount, const char *currency)
-{
-	return json_pack("{s:I, s:s}", "amount", (json_int_t)amount, "currency", currency);
-}
-
 /* Tell subscriber `sub_id` about change `r` now: the notice row and its
  * notification.  `old` is what they pay; `applies_at` when the new price
  * first applies to them.  A notice that exists already is left alone. */
@@ -199,12 +188,12 @@ static enum err notify_one(struct db *db, const struct pc_row *r, const char *su
 	if (e != ERR_OK || db_changes(db) == 0)
 		return e;
 	*inserted = true;
-	return ren_notify(db, account_id, "price_change_notice",
+	return bill_notify(db, account_id, "price_change_notice",
 			  json_pack("{s:s, s:s, s:s, s:o, s:o, s:o, s:o, s:b}", "price_change", r->id, "plan",
 				    r->plan_code, "country", r->country, "old_price",
-				    money_obj(old, r->currency), "new_price", money_obj(r->amount, r->currency),
-				    "effective_at", time_str(r->effective_at), "applies_at",
-				    applies_at ? time_str(applies_at) : json_null(), "consent_required",
+				    bill_money_json(old, r->currency), "new_price", bill_money_json(r->amount, r->currency),
+				    "effective_at", bill_time_json(r->effective_at), "applies_at",
+				    applies_at ? bill_time_json(applies_at) : json_null(), "consent_required",
 				    consent && r->amount > old));
 }
 

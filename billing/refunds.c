@@ -145,7 +145,7 @@ static enum err refund_tx(struct db *db, void *arg)
 					      (json_int_t)o->refunded_total.amount, "credit_note", o->credit_note_id,
 					      "number", o->number));
 	if (e == ERR_OK) {
-		e = ren_notify(db, d.account_id, "refund_issued",
+		e = bill_notify(db, d.account_id, "refund_issued",
 			       json_pack("{s:s, s:s, s:s, s:{s:I, s:s}}", "invoice", d.id, "invoice_number",
 					 d.number, "credit_note", o->number, "amount", "amount",
 					 (json_int_t)amount.amount, "currency", d.currency));

@@ -28,12 +28,10 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "accounts/accounts.h"
 #include "billing/renewal_int.h"
 #include "core/clock.h"
 #include "core/events.h"
 #include "core/log.h"
-#include "core/notify.h"
 #include "core/procid.h"
 
 static bill_run_fault_fn fault_fn;
@@ -171,17 +169,6 @@ void ren_charge_key(char *buf, size_t cap, const char *sub_id, int64_t period_st
 		buf[0] = '\0'; /* falls back to the attempt id: never a shared key */
 }
 
-enum err ren_notify(struct db *db, const char *account_id, const char *template_name, json_t *payload)
-{
-	struct acct_account acct;
-	enum err e = acct_get(db, account_id, &acct);
-	if (e != ERR_OK) {
-		json_decref(payload);
-		return e == ERR_NOT_FOUND ? ERR_OK : e;
-	}
-	return notify_queue(db, account_id, NOTIFY_EMAIL, acct.email, template_name, payload, NULL);
-}
-
 static void bind_time_or_null(struct db_stmt *st, int idx, int64_t t)
 {
 	if (t)
@@ -213,12 +200,6 @@ enum err ren_set_state(struct db *db, const char *sub_id, const struct ren_state
 	e = db_step_done(st);
 	db_done(st);
 	return e;
-}
-
-static json_t *time_str(int64_t t)
-{
-	char buf[32];
-	return json_string(clock_format(t, buf, sizeof buf));
 }
 
 /* ---- the run's context ---- */
@@ -292,7 +273,7 @@ static enum err end_subscription(struct db *db, const struct due_sub *r, int64_t
 		e = events_emit(db, "subscription.ended", r->id,
 				json_pack("{s:s, s:s, s:s, s:o}", "account", r->account_id, "from",
 					  bill_state_name(r->state), "reason", reason, "ended_at",
-					  time_str(ended_at)));
+					  bill_time_json(ended_at)));
 	if (e == ERR_OK)
 		counts->ended++;
 	return e;
@@ -372,9 +353,9 @@ static enum err renew_one(struct run_ctx *c, const struct due_sub *r, int64_t no
 		if (dec.end_for_consent) {
 			e = end_subscription(db, r, due, "price_change_not_accepted", now, counts);
 			if (e == ERR_OK)
-				e = ren_notify(db, r->account_id, "subscription_ended",
+				e = bill_notify(db, r->account_id, "subscription_ended",
 					       json_pack("{s:s, s:s, s:o}", "reason", "price_change_not_accepted",
-							 "plan", r->plan_code, "ended_at", time_str(due)));
+							 "plan", r->plan_code, "ended_at", bill_time_json(due)));
 			return e;
 		}
 		if (dec.apply) {
@@ -808,11 +789,11 @@ static enum err insert_run_tx(struct db *db, void *arg)
 	if (e == ERR_OK)
 		e = events_emit(db, s->status == BILL_RUN_QUEUED ? "billing_run.queued" : "billing_run.started",
 				s->id, json_pack("{s:s, s:o}", "started_by", s->started_by, "until",
-						 s->until ? time_str(s->until) : json_null()));
+						 s->until ? bill_time_json(s->until) : json_null()));
 	if (e == ERR_OK && c->actor && c->actor->audit)
 		e = c->actor->audit(db, c->actor, "billing_run.start", "billing_run", s->id, NULL,
 				    json_pack("{s:s, s:o}", "status", bill_run_status_name(s->status), "until",
-					      s->until ? time_str(s->until) : json_null()));
+					      s->until ? bill_time_json(s->until) : json_null()));
 	return e;
 }
 
@@ -966,7 +947,7 @@ static enum err claim_tx(struct db *db, void *arg)
 	if (e == ERR_OK)
 		e = events_emit(db, "billing_run.started", c->s->id,
 				json_pack("{s:s, s:o}", "started_by", c->s->started_by, "until",
-					  time_str(c->s->until)));
+					  bill_time_json(c->s->until)));
 	return e;
 }
 
@@ -1086,15 +1067,15 @@ json_t *bill_run_json(const struct bill_run_stats *s)
 {
 	json_t *doc = json_pack("{s:s, s:s, s:s, s:o, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:o}", "id", s->id,
 				"started_by", s->started_by, "status", bill_run_status_name(s->status), "until",
-				s->until ? time_str(s->until) : json_null(), "total", (json_int_t)s->total, "processed",
+				s->until ? bill_time_json(s->until) : json_null(), "total", (json_int_t)s->total, "processed",
 				(json_int_t)s->processed, "renewed", (json_int_t)s->renewed, "failed",
 				(json_int_t)s->failed, "recovered", (json_int_t)s->recovered, "ended",
 				(json_int_t)s->ended, "errors", (json_int_t)s->errors, "created_at",
-				time_str(s->created_at));
+				bill_time_json(s->created_at));
 	if (!doc)
 		return NULL;
-	json_object_set_new(doc, "started_at", s->started_at ? time_str(s->started_at) : json_null());
-	json_object_set_new(doc, "finished_at", s->finished_at ? time_str(s->finished_at) : json_null());
+	json_object_set_new(doc, "started_at", s->started_at ? bill_time_json(s->started_at) : json_null());
+	json_object_set_new(doc, "finished_at", s->finished_at ? bill_time_json(s->finished_at) : json_null());
 	json_object_set_new(doc, "error", s->error[0] ? json_string(s->error) : json_null());
 	return doc;
 }

@@ -56,9 +56,6 @@ enum err ren_load_live(struct db *db, const char *account_id, struct due_sub *ou
  * on the invoice of (subscription, period start). */
 void ren_charge_key(char *buf, size_t cap, const char *sub_id, int64_t period_start, int64_t ordinal);
 
-/* Queue notification `template` to the account's email (payload stolen).
- * An account that no longer exists gets none. */
-enum err ren_notify(struct db *db, const char *account_id, const char *template_name, json_t *payload);
 
 /* The run's state change of a subscription: one UPDATE of its state and
  * dunning columns.  Zero times are written as NULL. */
