@@ -190,6 +190,30 @@ static json_t *sub_event_payload(const struct bill_subscription *s)
 			 (json_int_t)s->price.amount.amount, "currency", s->price.amount.currency);
 }
 
+/* What a member is told of their subscription (docs/billing.md,
+ * "Notifications"): the confirmation of what they agreed to pay, and of
+ * every change they made to it, with the plan, its price per period and
+ * when it renews or ends; `extra` (stolen, may be NULL) adds the change's
+ * own fields. */
+static enum err notify_subscription(struct db *db, const struct bill_subscription *s,
+				    const char *template_name, json_t *extra)
+{
+	json_t *p = json_pack("{s:s, s:s, s:o, s:o}", "plan", s->plan.code, "plan_name", s->plan.name,
+			      "price", bill_money_json(s->price.amount.amount, s->price.amount.currency),
+			      "period_end", bill_time_json(s->current_period_end));
+	if (p && extra)
+		json_object_update(p, extra);
+	json_decref(extra);
+	return p ? bill_notify(db, s->account_id, template_name, p) : ERR_NOMEM;
+}
+
+/* The invoice a change was charged on, for a notice: id, number, total. */
+static json_t *invoice_json(const struct inv_draft *d)
+{
+	return json_pack("{s:s, s:s, s:o}", "invoice", d->id, "invoice_number", d->number, "total",
+			 bill_money_json(d->total.amount, d->total.currency));
+}
+
 /* The description of a plan line: "Standard, 15 Jan 2027 - 15 Feb 2027". */
 static void plan_line_text(char *buf, size_t cap, const char *prefix, const char *name, int64_t from,
 			   int64_t to)
@@ -312,6 +336,8 @@ static enum err subscribe_tx(struct db *db, void *arg)
 		json_object_set_new(payload, "invoice", json_string(d.id));
 		e = events_emit(db, "subscription.created", sub_id, payload);
 	}
+	if (e == ERR_OK)
+		e = notify_subscription(db, c->out, "subscription_started", invoice_json(&d));
 	return e;
 }
 
@@ -417,6 +443,15 @@ static enum err upgrade(struct db *db, struct change_ctx *c, const struct bill_s
 					  "upgraded", "from", s->plan.code, "to", offer->plan.code,
 					  "invoice", d.id));
 	}
+	if (e == ERR_OK) {
+		struct bill_subscription now_on = *s;
+		now_on.plan = offer->plan;
+		now_on.price = offer->price;
+		json_t *extra = invoice_json(&d);
+		json_object_set_new(extra, "from_plan", json_string(s->plan.code));
+		json_object_set_new(extra, "effective_at", bill_time_json(at));
+		e = notify_subscription(db, &now_on, "plan_changed", extra);
+	}
 	return e;
 }
 
@@ -461,6 +496,13 @@ static enum err change_tx(struct db *db, void *arg)
 						  offer.plan.code, "effective_at",
 						  clock_format(s.current_period_end, at, sizeof at)));
 		}
+		if (e == ERR_OK)
+			e = notify_subscription(
+				db, &s, "plan_change_scheduled",
+				json_pack("{s:s, s:s, s:o, s:o}", "to_plan", offer.plan.code, "to_plan_name",
+					  offer.plan.name, "to_price",
+					  bill_money_json(offer.price.amount.amount, offer.price.amount.currency),
+					  "effective_at", bill_time_json(s.current_period_end)));
 		*c->kind = BILL_CHANGE_SCHEDULED;
 	}
 	if (e == ERR_OK)
@@ -561,6 +603,10 @@ static enum err cancel_tx(struct db *db, void *arg)
 				json_pack("{s:s, s:s, s:s, s:s}", "account", s.account_id, "from",
 					  bill_state_name(s.state), "state", bill_state_name(next),
 					  "ends_at", clock_format(ends, at, sizeof at)));
+		if (e == ERR_OK)
+			e = notify_subscription(db, &s, "subscription_canceled",
+						json_pack("{s:o, s:b}", "access_ends_at", bill_time_json(ends),
+							  "ended_now", next == BILL_ENDED));
 	}
 	if (e == ERR_OK)
 		e = load_latest(db, c->account_id, c->out);
@@ -603,6 +649,8 @@ static enum err resume_tx(struct db *db, void *arg)
 	if (e == ERR_OK)
 		e = events_emit(db, "subscription.resumed", s.id,
 				json_pack("{s:s, s:s}", "account", s.account_id, "plan", s.plan.code));
+	if (e == ERR_OK)
+		e = notify_subscription(db, &s, "subscription_resumed", NULL);
 	if (e == ERR_OK)
 		e = load_latest(db, c->account_id, c->out);
 	return e;

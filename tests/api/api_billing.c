@@ -455,6 +455,57 @@ START_TEST(journey_subscribe_upgrade_downgrade_cancel)
 	api_resp_free(r);
 	ck_assert_int_eq(count_for("SELECT COUNT(*) FROM events WHERE subject IN"
 				   " (SELECT id FROM subscriptions WHERE account_id = ?1)", jp), 8);
+
+	/* Each member was told what they agreed to pay and what each change did
+	 * (docs/billing.md, "Notifications"), with the invoice's exact total. */
+	for (int i = 0; i < 3; i++) {
+		const struct journey_row *row = &journey_rows[i];
+		char sql[512];
+		snprintf(sql, sizeof sql,
+			 "SELECT COUNT(*) FROM notifications WHERE account_id = ?1 AND template = 'subscription_started'"
+			 " AND channel = 'email' AND recipient = '%s'"
+			 " AND json_extract(payload, '$.plan') = 'standard'"
+			 " AND json_extract(payload, '$.price.currency') = '%s'"
+			 " AND json_extract(payload, '$.total.amount') = %lld"
+			 " AND json_extract(payload, '$.total.currency') = '%s'"
+			 " AND json_extract(payload, '$.invoice_number') = 'HEA-2027-00000%d'"
+			 " AND json_extract(payload, '$.period_end') = '2027-02-15T08:00:00Z'",
+			 row->email, row->currency, (long long)row->first_total, row->currency, i + 1);
+		ck_assert_int_eq(count_for(sql, &m[i]), 1);
+		snprintf(sql, sizeof sql,
+			 "SELECT COUNT(*) FROM notifications WHERE account_id = ?1 AND template = 'plan_changed'"
+			 " AND json_extract(payload, '$.plan') = 'premium'"
+			 " AND json_extract(payload, '$.from_plan') = 'standard'"
+			 " AND json_extract(payload, '$.total.amount') = %lld"
+			 " AND json_extract(payload, '$.effective_at') = '2027-01-25T08:00:00Z'",
+			 (long long)row->total);
+		ck_assert_int_eq(count_for(sql, &m[i]), 1);
+	}
+	/* The US price per period is before its sales tax; the total is after. */
+	ck_assert_int_eq(count_for("SELECT COUNT(*) FROM notifications WHERE account_id = ?1"
+				   " AND template = 'subscription_started' AND json_extract(payload, '$.price.amount') = 1799",
+				   &m[2]),
+			 1);
+	ck_assert_int_eq(count_for("SELECT COUNT(*) FROM notifications WHERE account_id = ?1"
+				   " AND template = 'plan_change_scheduled'"
+				   " AND json_extract(payload, '$.plan') = 'premium'"
+				   " AND json_extract(payload, '$.effective_at') = '2027-02-15T08:00:00Z'"
+				   " AND json_extract(payload, '$.to_plan') IN ('standard', 'basic')", jp), 2);
+	ck_assert_int_eq(count_for("SELECT COUNT(*) FROM notifications WHERE account_id = ?1"
+				   " AND template = 'plan_change_scheduled' AND json_extract(payload, '$.to_plan') = 'standard'"
+				   " AND json_extract(payload, '$.to_price.amount') = 1590", jp), 1);
+	ck_assert_int_eq(count_for("SELECT COUNT(*) FROM notifications WHERE account_id = ?1"
+				   " AND template = 'subscription_canceled'"
+				   " AND json_extract(payload, '$.access_ends_at') = '2027-02-15T08:00:00Z'"
+				   " AND json_extract(payload, '$.ended_now') = 0", jp), 1);
+	ck_assert_int_eq(count_for("SELECT COUNT(*) FROM notifications WHERE account_id = ?1"
+				   " AND template = 'subscription_resumed' AND json_extract(payload, '$.plan') = 'premium'",
+				   jp), 1);
+	/* Refused requests (a second cancel, a plan change while canceled, a
+	 * second resume) and withdrawals told nobody anything. */
+	ck_assert_int_eq(count_for("SELECT COUNT(*) FROM notifications WHERE account_id = ?1"
+				   " AND template IN ('subscription_started', 'plan_changed', 'plan_change_scheduled',"
+				   " 'subscription_canceled', 'subscription_resumed')", jp), 6);
 }
 END_TEST
 
@@ -485,6 +536,8 @@ START_TEST(declined_first_charge_is_402_and_no_subscription)
 		ck_assert_int_eq(count_for("SELECT COUNT(*) FROM subscriptions WHERE account_id = ?1", &m), 0);
 		ck_assert_int_eq(count_for("SELECT COUNT(*) FROM invoices WHERE account_id = ?1 AND status = 'void'", &m), 1);
 		ck_assert_int_eq(count_for("SELECT COUNT(*) FROM payment_attempts WHERE account_id = ?1 AND status = 'failed'", &m), 1);
+		ck_assert_int_eq(count_for("SELECT COUNT(*) FROM notifications WHERE account_id = ?1"
+					   " AND template = 'subscription_started'", &m), 0);
 		r = api_get(cur, "/v1/me/entitlements", m.token);
 		ck_assert(!json_is_true(json_object_get(r->json, "playback_allowed")));
 		ck_assert_str_eq(api_str(r, "reason"), "no_subscription");
