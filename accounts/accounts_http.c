@@ -89,26 +89,6 @@ static void reply_throttled(struct http_req *req, int64_t retry_after)
 			       json_pack("{s:I}", "retry_after", (json_int_t)retry_after));
 }
 
-static struct db *db_or_reply(struct http_req *req)
-{
-	struct db *db = db_thread();
-	if (!db)
-		http_reply_problem(req, ERR_DB, "no database connection");
-	return db;
-}
-
-/* Every handler that reads a body ends its reading here: release `v`; with
- * field errors reply 422 with all of them and return NULL, else return the
- * thread's connection (NULL, replied, when there is none). */
-static struct db *valid_db_or_reply(struct http_req *req, struct jv *v)
-{
-	bool ok = jv_ok(v);
-	if (!ok)
-		http_reply_invalid(req, jv_take_errors(v));
-	jv_release(v);
-	return ok ? db_or_reply(req) : NULL;
-}
-
 /* ---- input ---- */
 
 /* Copy the nested reader's errors into `v` as "device.<field>". */
@@ -243,7 +223,7 @@ static void signup(struct http_req *req)
 	struct acct_signup_form f;
 	jv_init(&v, http_json(req));
 	acct_signup_parse(&v, &f);
-	struct db *db = valid_db_or_reply(req, &v);
+	struct db *db = http_valid_db_or_reply(req, &v);
 	if (!db)
 		return;
 
@@ -292,7 +272,7 @@ static void signin(struct http_req *req)
 	acct_signin_parse(&v, &f);
 	const char *email = f.email, *password = f.password;
 	const struct acct_device_form *dev = &f.device;
-	struct db *db = valid_db_or_reply(req, &v);
+	struct db *db = http_valid_db_or_reply(req, &v);
 	if (!db)
 		return;
 	struct auth_tokens tokens = {0};
@@ -315,7 +295,7 @@ static void signin(struct http_req *req)
  * (cache.c), with the JSON rendered once per cached read of the row. */
 static void me_get(struct http_req *req)
 {
-	struct db *db = db_or_reply(req);
+	struct db *db = http_db_or_reply(req);
 	struct acct_view *v = NULL;
 	if (!db)
 		return;
@@ -363,7 +343,7 @@ static void me_patch(struct http_req *req)
 		jv_error(&v, "language", "wrong_type", "Must be a language tag; it cannot be cleared");
 	else if (read_language(&v, "language", language))
 		ch.language = language;
-	struct db *db = valid_db_or_reply(req, &v);
+	struct db *db = http_valid_db_or_reply(req, &v);
 	struct acct_account a = {0};
 	if (!db)
 		return;
@@ -383,7 +363,7 @@ static void me_password(struct http_req *req)
 	jv_reject_unknown(&v, allowed);
 	jv_string(&v, "current_password", JV_REQUIRED, 1, PASSWORD_INPUT_MAX, &current);
 	jv_string(&v, "new_password", JV_REQUIRED, 0, PASSWORD_INPUT_MAX, &new_password);
-	struct db *db = valid_db_or_reply(req, &v);
+	struct db *db = http_valid_db_or_reply(req, &v);
 	if (!db)
 		return;
 	const struct http_auth *who = http_auth(req);
@@ -407,7 +387,7 @@ static void me_password(struct http_req *req)
 
 static void profiles_list(struct http_req *req)
 {
-	struct db *db = db_or_reply(req);
+	struct db *db = http_db_or_reply(req);
 	struct acct_profile list[ACCT_PROFILES_MAX];
 	int n = 0;
 	if (!db)
@@ -470,7 +450,7 @@ static void profile_write(struct http_req *req, bool is_create)
 	struct acct_profile_form f;
 	jv_init(&v, http_json(req));
 	acct_profile_parse(&v, is_create, &f);
-	struct db *db = valid_db_or_reply(req, &v);
+	struct db *db = http_valid_db_or_reply(req, &v);
 	struct acct_profile p = {0};
 	if (!db)
 		return;
@@ -487,7 +467,7 @@ static void profiles_update(struct http_req *req) { profile_write(req, false); }
 
 static void profiles_delete(struct http_req *req)
 {
-	struct db *db = db_or_reply(req);
+	struct db *db = http_db_or_reply(req);
 	if (!db)
 		return;
 	enum err e = acct_profile_delete(db, http_auth(req)->subject, http_param(req, "id"));
@@ -508,7 +488,7 @@ static void profiles_unlock(struct http_req *req)
 	jv_reject_unknown(&v, allowed);
 	if (jv_string(&v, "pin", JV_REQUIRED, 0, 64, &pin) && !acct_pin_valid(pin))
 		jv_error(&v, "pin", "invalid_format", "Must be 4 digits");
-	struct db *db = valid_db_or_reply(req, &v);
+	struct db *db = http_valid_db_or_reply(req, &v);
 	if (!db)
 		return;
 	int64_t retry_after = 0;
@@ -534,7 +514,7 @@ static void reset_request(struct http_req *req)
 	jv_init(&v, http_json(req));
 	jv_reject_unknown(&v, allowed);
 	read_email(&v, &email_in, email, norm);
-	struct db *db = valid_db_or_reply(req, &v);
+	struct db *db = http_valid_db_or_reply(req, &v);
 	if (!db)
 		return;
 	int64_t retry_after = 0;
@@ -556,7 +536,7 @@ static void reset_confirm(struct http_req *req)
 	jv_reject_unknown(&v, allowed);
 	jv_string(&v, "token", JV_REQUIRED, 1, 256, &token);
 	jv_string(&v, "new_password", JV_REQUIRED, 0, PASSWORD_INPUT_MAX, &new_password);
-	struct db *db = valid_db_or_reply(req, &v);
+	struct db *db = http_valid_db_or_reply(req, &v);
 	if (!db)
 		return;
 	const char *weak = NULL;

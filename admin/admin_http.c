@@ -23,14 +23,6 @@
 
 /* ---- small helpers ---- */
 
-static bool jv_ok_or_reply(struct http_req *req, struct jv *v)
-{
-	if (jv_ok(v))
-		return true;
-	http_reply_invalid(req, jv_take_errors(v));
-	return false;
-}
-
 /* Parse a whole, non-negative decimal; false when it is not one. */
 static bool parse_count(const char *s, int64_t max, int64_t *out)
 {
@@ -74,12 +66,9 @@ static void session_create(struct http_req *req, const struct admin_ctx *ctx)
 	jv_reject_unknown(&v, allowed);
 	jv_string(&v, "email", JV_REQUIRED, 1, ADMIN_EMAIL_MAX + 64, &email);
 	jv_string(&v, "password", JV_REQUIRED, 1, PASSWORD_FIELD_MAX, &password);
-	if (!jv_ok_or_reply(req, &v)) {
-		jv_release(&v);
+	if (!http_valid_or_reply(req, &v))
 		return;
-	}
 	enum err e = admin_signin(db_thread(), email, password, http_client_addr(req), &s, &retry_after);
-	jv_release(&v);
 	if (e == ERR_TOO_MANY_ATTEMPTS)
 		reply_throttled(req, retry_after);
 	else if (e == ERR_FORBIDDEN)
@@ -155,16 +144,13 @@ static void staff_create(struct http_req *req, const struct admin_ctx *ctx)
 	jv_init(&v, http_json(req));
 	admin_staff_create_parse(&v, &f);
 	const char *name = f.name, *role = f.role, *password = f.password, *addr = f.email;
-	if (!jv_ok_or_reply(req, &v)) {
-		jv_release(&v);
+	if (!http_valid_or_reply(req, &v))
 		return;
-	}
 	if (auth_password_policy(password, addr, &weak) != ERR_OK) {
 		http_reply_problem_ext(req, ERR_WEAK_PASSWORD, "Choose a stronger password",
 				       json_pack("{s:[{s:s, s:s, s:s}]}", "errors", "field", "password",
 						 "code", weak ? weak : "weak", "message",
 						 "Choose a stronger password"));
-		jv_release(&v);
 		return;
 	}
 	enum err e = auth_password_hash(password, hash);
@@ -173,7 +159,6 @@ static void staff_create(struct http_req *req, const struct admin_ctx *ctx)
 		e = admin_staff_create(db_thread(), ctx->staff_id, ctx->reason, &in, &out);
 	}
 	sodium_memzero(hash, sizeof hash);
-	jv_release(&v);
 	if (e != ERR_OK)
 		http_reply_problem(req, e, e == ERR_EMAIL_TAKEN ? "A staff member has this email" : NULL);
 	else
@@ -220,13 +205,10 @@ static void staff_update(struct http_req *req, const struct admin_ctx *ctx)
 	jv_init(&v, http_json(req));
 	jv_reject_unknown(&v, allowed);
 	jv_enum(&v, "role", JV_REQUIRED, role_choices, &role);
-	if (!jv_ok_or_reply(req, &v)) {
-		jv_release(&v);
+	if (!http_valid_or_reply(req, &v))
 		return;
-	}
 	enum err e = admin_staff_set_role(db_thread(), ctx->staff_id, ctx->reason, http_param(req, "id"),
 					  admin_role_parse(role), &out);
-	jv_release(&v);
 	if (e == ERR_INVALID_STATE)
 		http_reply_problem(req, e, "That would leave Hearth without an active admin");
 	else if (e != ERR_OK)

@@ -103,15 +103,11 @@ static void client_add(struct http_req *req, const struct admin_ctx *ctx)
 	jv_string(&v, "name", JV_REQUIRED, 1, AUTH_CLIENT_NAME_MAX * 4, &name);
 	jv_enum(&v, "device_type", JV_REQUIRED, types, &type);
 	read_grants(&v, http_json(req), &in.grants);
-	if (!jv_ok(&v)) {
-		http_reply_invalid(req, jv_take_errors(&v));
-		jv_release(&v);
+	if (!http_valid_or_reply(req, &v))
 		return;
-	}
 	snprintf(in.id, sizeof in.id, "%s", id);
 	snprintf(in.name, sizeof in.name, "%s", name);
 	snprintf(in.device_type, sizeof in.device_type, "%s", type);
-	jv_release(&v);
 	struct add_tx t;
 	memset(&t, 0, sizeof t);
 	t.ctx = ctx;

@@ -124,12 +124,8 @@ static void tokens_refresh(struct http_req *req)
 	jv_init(&v, http_json(req));
 	jv_reject_unknown(&v, allowed);
 	jv_string(&v, "refresh_token", JV_REQUIRED, 1, REFRESH_FIELD_MAX, &refresh);
-	if (!jv_ok(&v)) {
-		http_reply_invalid(req, jv_take_errors(&v));
-		jv_release(&v);
+	if (!http_valid_or_reply(req, &v))
 		return;
-	}
-	jv_release(&v);
 	struct db *db = db_thread();
 	struct pending_refresh *p = db ? calloc(1, sizeof *p) : NULL;
 	if (!p) {

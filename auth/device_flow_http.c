@@ -527,12 +527,8 @@ static void decide(struct http_req *req, bool approve)
 		    (!ids_valid("prf_", profile) ||
 		     acct_profile_check(db, http_auth(req)->subject, profile) != ERR_OK))
 			jv_error(&v, "profile_id", "not_found", "Must be one of your profiles");
-		if (!jv_ok(&v)) {
-			http_reply_invalid(req, jv_take_errors(&v));
-			jv_release(&v);
+		if (!http_valid_or_reply(req, &v))
 			return;
-		}
-		jv_release(&v);
 	}
 	if (!may_try_code_or_reply(req, db))
 		return;

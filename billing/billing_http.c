@@ -154,22 +154,6 @@ static json_t *pm_json(const struct bill_payment_method *pm)
 
 /* ---- helpers ---- */
 
-static struct db *db_or_reply(struct http_req *req)
-{
-	struct db *db = db_thread();
-	if (!db)
-		http_reply_problem(req, ERR_DB, "no database connection");
-	return db;
-}
-
-static bool valid_or_reply(struct http_req *req, struct jv *v)
-{
-	if (jv_ok(v))
-		return true;
-	http_reply_invalid(req, jv_take_errors(v));
-	return false;
-}
-
 static void reply_field_error(struct http_req *req, const char *field, const char *code, const char *msg)
 {
 	json_t *errors = json_pack("[{s:s, s:s, s:s}]", "field", field, "code", code, "message", msg);
@@ -309,7 +293,7 @@ static void plans_cache_fill(struct db *db, const char country[3], uint64_t gene
 
 static void plans_list(struct http_req *req)
 {
-	struct db *db = db_or_reply(req);
+	struct db *db = http_db_or_reply(req);
 	char country[3] = "";
 	if (!db)
 		return;
@@ -357,7 +341,7 @@ static void plans_list(struct http_req *req)
 
 static void plans_countries(struct http_req *req)
 {
-	struct db *db = db_or_reply(req);
+	struct db *db = http_db_or_reply(req);
 	struct bill_country *list = NULL;
 	size_t n = 0;
 	if (!db)
@@ -392,20 +376,17 @@ void bill_payment_method_parse(struct jv *v, const char **token)
 
 static void pm_create(struct http_req *req)
 {
-	struct db *db = db_or_reply(req);
+	struct db *db = http_db_or_reply(req);
 	struct jv v;
 	const char *token = NULL;
 	if (!db)
 		return;
 	jv_init(&v, http_json(req));
 	bill_payment_method_parse(&v, &token);
-	if (!valid_or_reply(req, &v)) {
-		jv_release(&v);
+	if (!http_valid_or_reply(req, &v))
 		return;
-	}
 	struct bill_payment_method pm = {0};
 	enum err e = bill_pm_attach(db, http_auth(req)->subject, token, &pm);
-	jv_release(&v);
 	if (e == ERR_NOT_FOUND)
 		reply_field_error(req, "token", "unknown_token", "The payment provider does not know this token");
 	else if (e == ERR_CONFLICT)
@@ -418,7 +399,7 @@ static void pm_create(struct http_req *req)
 
 static void pm_list(struct http_req *req)
 {
-	struct db *db = db_or_reply(req);
+	struct db *db = http_db_or_reply(req);
 	struct bill_payment_method list[BILL_PAYMENT_METHODS_MAX];
 	size_t n = 0;
 	if (!db)
@@ -446,7 +427,7 @@ static const char *pm_param_or_reply(struct http_req *req)
 
 static void pm_default(struct http_req *req)
 {
-	struct db *db = db_or_reply(req);
+	struct db *db = http_db_or_reply(req);
 	const char *id = db ? pm_param_or_reply(req) : NULL;
 	struct bill_payment_method pm = {0};
 	if (!id)
@@ -460,7 +441,7 @@ static void pm_default(struct http_req *req)
 
 static void pm_delete(struct http_req *req)
 {
-	struct db *db = db_or_reply(req);
+	struct db *db = http_db_or_reply(req);
 	const char *id = db ? pm_param_or_reply(req) : NULL;
 	if (!id)
 		return;
@@ -510,7 +491,7 @@ void bill_subscribe_parse(struct jv *v, const char **plan, const char **pm)
 
 static void sub_create(struct http_req *req)
 {
-	struct db *db = db_or_reply(req);
+	struct db *db = http_db_or_reply(req);
 	struct jv v;
 	const char *plan = NULL, *pm = NULL;
 	char country[3];
@@ -518,10 +499,8 @@ static void sub_create(struct http_req *req)
 		return;
 	jv_init(&v, http_json(req));
 	bill_subscribe_parse(&v, &plan, &pm);
-	if (!valid_or_reply(req, &v) || !member_country_or_reply(req, db, country)) {
-		jv_release(&v);
+	if (!http_valid_or_reply(req, &v) || !member_country_or_reply(req, db, country))
 		return;
-	}
 	struct bill_subscribe_params p = {http_auth(req)->subject, country, plan, pm};
 	struct bill_subscription sub = {0};
 	struct bill_payment_outcome pay = {0};
@@ -551,12 +530,11 @@ static void sub_create(struct http_req *req)
 		http_reply_problem(req, e, "subscribe failed");
 		break;
 	}
-	jv_release(&v);
 }
 
 static void sub_get(struct http_req *req)
 {
-	struct db *db = db_or_reply(req);
+	struct db *db = http_db_or_reply(req);
 	struct bill_subscription sub = {0};
 	if (!db)
 		return;
@@ -577,17 +555,15 @@ void bill_plan_change_parse(struct jv *v, const char **plan)
 static void sub_patch(struct http_req *req)
 {
 	static const char *const change_names[] = {"none", "upgraded", "scheduled", "withdrawn"};
-	struct db *db = db_or_reply(req);
+	struct db *db = http_db_or_reply(req);
 	struct jv v;
 	const char *plan = NULL;
 	if (!db)
 		return;
 	jv_init(&v, http_json(req));
 	bill_plan_change_parse(&v, &plan);
-	if (!valid_or_reply(req, &v)) {
-		jv_release(&v);
+	if (!http_valid_or_reply(req, &v))
 		return;
-	}
 	struct bill_subscription sub = {0};
 	struct bill_payment_outcome pay = {0};
 	enum bill_change_kind kind = BILL_CHANGE_NONE;
@@ -618,12 +594,11 @@ static void sub_patch(struct http_req *req)
 		http_reply_problem(req, e, "plan change failed");
 		break;
 	}
-	jv_release(&v);
 }
 
 static void sub_withdraw(struct http_req *req)
 {
-	struct db *db = db_or_reply(req);
+	struct db *db = http_db_or_reply(req);
 	struct bill_subscription sub = {0};
 	if (!db)
 		return;
@@ -640,7 +615,7 @@ static void sub_withdraw(struct http_req *req)
 
 static void sub_cancel_or_resume(struct http_req *req, bool cancel)
 {
-	struct db *db = db_or_reply(req);
+	struct db *db = http_db_or_reply(req);
 	struct bill_subscription sub = {0};
 	if (!db)
 		return;
@@ -660,7 +635,7 @@ static void sub_cancel_or_resume(struct http_req *req, bool cancel)
 /* POST /v1/subscription/price-change/accept */
 static void sub_accept_price(struct http_req *req)
 {
-	struct db *db = db_or_reply(req);
+	struct db *db = http_db_or_reply(req);
 	struct bill_pending_price pp = {0};
 	struct bill_subscription sub = {0};
 	if (!db)
@@ -681,7 +656,7 @@ static void sub_resume(struct http_req *req) { sub_cancel_or_resume(req, false);
 
 static void me_entitlements(struct http_req *req)
 {
-	struct db *db = db_or_reply(req);
+	struct db *db = http_db_or_reply(req);
 	struct bill_entitlements ent;
 	if (!db)
 		return;
@@ -706,7 +681,7 @@ static const char *invoice_param_or_reply(struct http_req *req)
 
 static void invoices_list(struct http_req *req)
 {
-	struct db *db = db_or_reply(req);
+	struct db *db = http_db_or_reply(req);
 	int64_t limit = 20;
 	const char *after = NULL;
 	if (!db || !http_page_params_or_reply(req, &limit, &after))
@@ -724,7 +699,7 @@ static void invoices_list(struct http_req *req)
 
 static void invoice_get(struct http_req *req)
 {
-	struct db *db = db_or_reply(req);
+	struct db *db = http_db_or_reply(req);
 	const char *id = db ? invoice_param_or_reply(req) : NULL;
 	json_t *inv = NULL;
 	if (!id)
@@ -738,7 +713,7 @@ static void invoice_get(struct http_req *req)
 
 static void invoice_receipt(struct http_req *req)
 {
-	struct db *db = db_or_reply(req);
+	struct db *db = http_db_or_reply(req);
 	const char *id = db ? invoice_param_or_reply(req) : NULL;
 	char *html = NULL;
 	size_t len = 0;

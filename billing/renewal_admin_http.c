@@ -82,15 +82,6 @@ static json_t *body_or_reply(struct http_req *req, bool required)
 	return doc;
 }
 
-static bool valid_or_reply(struct http_req *req, struct jv *v)
-{
-	if (jv_ok(v))
-		return true;
-	http_reply_invalid(req, jv_take_errors(v));
-	jv_release(v);
-	return false;
-}
-
 /* A money object {amount, currency} at `field`; errors go to `v`. */
 static bool read_money(struct jv *v, json_t *obj, const char *field, enum jv_need need, struct money *out)
 {
@@ -129,10 +120,8 @@ static bool amount_body_or_reply(struct http_req *req, enum jv_need need, struct
 	*has_amount = read_money(&v, body, "amount", need, amount);
 	if (*has_amount && amount->amount <= 0)
 		jv_error(&v, "amount", "invalid_amount", "Must be more than zero");
-	bool ok = valid_or_reply(req, &v);
+	bool ok = http_valid_or_reply(req, &v);
 	json_decref(body);
-	if (ok)
-		jv_release(&v);
 	return ok;
 }
 
@@ -173,11 +162,10 @@ static void run_start(struct http_req *req, const struct admin_ctx *ctx)
 		jv_error(&v, "until", "invalid_time", "Must be an RFC 3339 time");
 	if (jv_ok(&v) && until_text && until > clock_now())
 		jv_error(&v, "until", "in_the_future", "A run renews only what is already due");
-	bool ok = valid_or_reply(req, &v);
+	bool ok = http_valid_or_reply(req, &v);
 	json_decref(body);
 	if (!ok)
 		return;
-	jv_release(&v);
 	struct bill_actor a = actor_of(ctx);
 	struct bill_run_stats s;
 	enum err e = bill_run_queue(db_thread(), &a, until, &s);
@@ -258,7 +246,7 @@ static void price_schedule(struct http_req *req, const struct admin_ctx *ctx)
 	}
 	jv_int(&v, "notice_days", JV_OPTIONAL, 0, 365, &notice);
 	jv_int(&v, "grandfather_months", JV_OPTIONAL, 0, 120, &grandfather);
-	if (!valid_or_reply(req, &v)) {
+	if (!http_valid_or_reply(req, &v)) {
 		json_decref(body);
 		return;
 	}
@@ -296,7 +284,6 @@ static void price_schedule(struct http_req *req, const struct admin_ctx *ctx)
 		http_reply_problem(req, e, NULL);
 		break;
 	}
-	jv_release(&v);
 	json_decref(body);
 }
 

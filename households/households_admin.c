@@ -151,10 +151,7 @@ static void grant_travel(struct http_req *req, const struct admin_ctx *ctx)
 	jv_init(&v, body);
 	jv_reject_unknown(&v, allowed);
 	jv_int(&v, "days", JV_REQUIRED, 1, TRAVEL_DAYS_MAX, &c.days);
-	bool ok = jv_ok(&v);
-	if (!ok)
-		http_reply_invalid(req, jv_take_errors(&v));
-	jv_release(&v);
+	bool ok = http_valid_or_reply(req, &v);
 	json_decref(body);
 	if (!ok)
 		return;

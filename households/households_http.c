@@ -57,14 +57,6 @@ void hh_shutdown(void)
 
 /* ---- helpers ---- */
 
-static struct db *db_or_reply(struct http_req *req)
-{
-	struct db *db = db_thread();
-	if (!db)
-		http_reply_problem(req, ERR_DB, "no database connection");
-	return db;
-}
-
 /* The device of the token, or a 403 device_required. */
 static const char *device_or_reply(struct http_req *req)
 {
@@ -74,23 +66,6 @@ static const char *device_or_reply(struct http_req *req)
 		return NULL;
 	}
 	return a->device_id;
-}
-
-static bool valid_or_reply(struct http_req *req, struct jv *v)
-{
-	bool ok = jv_ok(v);
-	if (!ok)
-		http_reply_invalid(req, jv_take_errors(v));
-	jv_release(v);
-	return ok;
-}
-
-/* Every handler that reads a body ends its reading here: `v` released, a
- * 422 with all field errors (NULL), or the thread's connection (NULL,
- * replied, when there is none). */
-static struct db *valid_db_or_reply(struct http_req *req, struct jv *v)
-{
-	return valid_or_reply(req, v) ? db_or_reply(req) : NULL;
 }
 
 static void reply_retry_after(struct http_req *req, enum err e, const char *detail, int64_t retry_after)
@@ -156,7 +131,7 @@ static json_t *explain(json_t *reasons)
 static void household_get(struct http_req *req)
 {
 	json_t *out = NULL;
-	struct db *db = db_or_reply(req);
+	struct db *db = http_db_or_reply(req);
 	if (!db)
 		return;
 	enum err e = hh_household_json(db, http_auth(req)->subject, &out);
@@ -192,7 +167,7 @@ static void household_post(struct http_req *req)
 	int64_t now = clock_now(), moves = 0;
 	if (!device)
 		return;
-	struct db *db = db_or_reply(req);
+	struct db *db = http_db_or_reply(req);
 	if (!db)
 		return;
 	enum err e = auth_device_brief_get(db, device, &dev);
@@ -265,7 +240,7 @@ static void verification_confirm(struct http_req *req)
 	jv_init(&v, http_json(req));
 	jv_reject_unknown(&v, allowed);
 	jv_string(&v, "code", JV_REQUIRED, 1, CODE_FIELD_MAX, &code);
-	struct db *db = valid_db_or_reply(req, &v);
+	struct db *db = http_valid_db_or_reply(req, &v);
 	if (!db)
 		return;
 	enum err e = hh_challenge_confirm(db, a->subject, device, http_client_addr(req),
@@ -322,7 +297,7 @@ static void verification_resend(struct http_req *req)
 	int64_t retry_after = 0;
 	if (!device)
 		return;
-	struct db *db = db_or_reply(req);
+	struct db *db = http_db_or_reply(req);
 	if (!db)
 		return;
 	enum err e = hh_challenge_resend(db, a->subject, device, http_param(req, "id"), &ch, &retry_after);
@@ -477,7 +452,7 @@ static void playback_start(struct http_req *req)
 		return;
 	jv_init(&v, http_json(req));
 	hh_playback_start_parse(&v, &profile);
-	struct db *db = valid_db_or_reply(req, &v);
+	struct db *db = http_valid_db_or_reply(req, &v);
 	if (!db)
 		return;
 	struct pending_start *p = calloc(1, sizeof *p);
@@ -510,7 +485,7 @@ static void playback_heartbeat(struct http_req *req)
 {
 	int64_t expires = 0;
 	char why[24];
-	struct db *db = db_or_reply(req);
+	struct db *db = http_db_or_reply(req);
 	if (!db)
 		return;
 	const char *id = http_param(req, "id");
@@ -533,7 +508,7 @@ static void playback_heartbeat(struct http_req *req)
 
 static void playback_stop(struct http_req *req)
 {
-	struct db *db = db_or_reply(req);
+	struct db *db = http_db_or_reply(req);
 	if (!db)
 		return;
 	enum err e = hh_playback_stop(db, http_auth(req)->subject, http_param(req, "id"));
@@ -555,7 +530,7 @@ static void decisions_list(struct http_req *req)
 	json_t *list = NULL;
 	if (!http_page_params_or_reply(req, &limit, &after))
 		return;
-	struct db *db = db_or_reply(req);
+	struct db *db = http_db_or_reply(req);
 	if (!db)
 		return;
 	enum err e = hh_decisions_json(db, http_auth(req)->subject, after, limit + 1, &list);
@@ -605,7 +580,7 @@ static void extra_members_create(struct http_req *req)
 	jv_init(&v, http_json(req));
 	jv_reject_unknown(&v, allowed);
 	jv_string(&v, "email", JV_REQUIRED, 1, EMAIL_FIELD_MAX, &email);
-	struct db *db = valid_db_or_reply(req, &v);
+	struct db *db = http_valid_db_or_reply(req, &v);
 	if (!db)
 		return;
 	enum err e = hh_extra_member_invite(db, http_auth(req)->subject, email, &x, &pay);
@@ -650,7 +625,7 @@ static void extra_members_list(struct http_req *req)
 {
 	struct hh_extra_member list[EXTRA_MEMBERS_MAX];
 	size_t n = 0;
-	struct db *db = db_or_reply(req);
+	struct db *db = http_db_or_reply(req);
 	if (!db)
 		return;
 	enum err e = hh_extra_members_list(db, http_auth(req)->subject, list, EXTRA_MEMBERS_MAX, &n);
@@ -667,7 +642,7 @@ static void extra_members_list(struct http_req *req)
 static void extra_members_delete(struct http_req *req)
 {
 	struct hh_extra_member x;
-	struct db *db = db_or_reply(req);
+	struct db *db = http_db_or_reply(req);
 	if (!db)
 		return;
 	enum err e = hh_extra_member_remove(db, http_auth(req)->subject, http_param(req, "id"), &x);
@@ -691,7 +666,7 @@ static void extra_members_accept(struct http_req *req)
 	jv_init(&v, http_json(req));
 	jv_reject_unknown(&v, allowed);
 	jv_string(&v, "token", JV_REQUIRED, 1, TOKEN_FIELD_MAX, &token);
-	struct db *db = valid_db_or_reply(req, &v);
+	struct db *db = http_valid_db_or_reply(req, &v);
 	if (!db)
 		return;
 	enum err e = hh_extra_member_accept(db, http_auth(req)->subject, token, &x, &why);
@@ -726,7 +701,7 @@ static void profile_transfer(struct http_req *req)
 	jv_reject_unknown(&v, allowed);
 	jv_string(&v, "email", JV_REQUIRED, 1, EMAIL_FIELD_MAX, &email);
 	jv_string(&v, "password", JV_REQUIRED, 1, PASSWORD_FIELD_MAX, &password);
-	struct db *db = valid_db_or_reply(req, &v);
+	struct db *db = http_valid_db_or_reply(req, &v);
 	if (!db)
 		return;
 	enum err e = acct_profile_transfer(db, http_auth(req)->subject, profile, email, password, &acct, &why);

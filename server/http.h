@@ -100,6 +100,18 @@ void http_reply_problem(struct http_req *req, enum err e, const char *detail);
 /* 422 validation_failed with `errors` ([{field, code, message}], stolen). */
 void http_reply_invalid(struct http_req *req, json_t *errors);
 
+/* What nearly every handler does before its work (defined with the
+ * replies, in server.c).  http_db_or_reply: the thread's database
+ * connection, or NULL after replying 503 (ERR_DB).  http_valid_or_reply
+ * ends the reading of a body through core/jsonv: `v` is released, and it
+ * is false after replying 422 validation_failed with every field error.
+ * http_valid_db_or_reply: both, NULL after replying. */
+struct db;
+struct jv;
+struct db *http_db_or_reply(struct http_req *req);
+bool http_valid_or_reply(struct http_req *req, struct jv *v);
+struct db *http_valid_db_or_reply(struct http_req *req, struct jv *v);
+
 /* A problem with extra members merged into the document (stolen). */
 void http_reply_problem_ext(struct http_req *req, enum err e, const char *detail, json_t *extra);
 

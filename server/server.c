@@ -16,6 +16,7 @@
 #include "core/clock.h"
 #include "core/db.h"
 #include "core/ids.h"
+#include "core/jsonv.h"
 #include "core/log.h"
 #include "server/server_int.h"
 
@@ -303,6 +304,28 @@ void http_reply_invalid(struct http_req *r, json_t *errors)
 	else
 		snprintf(detail, sizeof detail, "%zu fields are invalid; see errors", n);
 	http_reply_problem_ext(r, ERR_VALIDATION, detail, json_pack("{s:o}", "errors", errors));
+}
+
+struct db *http_db_or_reply(struct http_req *r)
+{
+	struct db *db = db_thread();
+	if (!db)
+		http_reply_problem(r, ERR_DB, "no database connection");
+	return db;
+}
+
+bool http_valid_or_reply(struct http_req *r, struct jv *v)
+{
+	bool ok = jv_ok(v);
+	if (!ok)
+		http_reply_invalid(r, jv_take_errors(v));
+	jv_release(v);
+	return ok;
+}
+
+struct db *http_valid_db_or_reply(struct http_req *r, struct jv *v)
+{
+	return http_valid_or_reply(r, v) ? http_db_or_reply(r) : NULL;
 }
 
 void http_add_header(struct http_req *r, const char *name, const char *value)
