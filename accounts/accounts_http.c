@@ -21,12 +21,6 @@ static const char *const device_types[] = {"tv", "phone", "tablet", "web", "cons
 
 /* ---- JSON out ---- */
 
-static json_t *time_json(int64_t t)
-{
-	char buf[32];
-	return json_string(clock_format(t, buf, sizeof buf));
-}
-
 static json_t *text_or_null(const char *s) { return s && s[0] ? json_string(s) : json_null(); }
 
 static json_t *account_json(const struct acct_account *a)
@@ -34,15 +28,15 @@ static json_t *account_json(const struct acct_account *a)
 	return json_pack("{s:s, s:s, s:s, s:s, s:o, s:o, s:s, s:o}", "id", a->id, "email", a->email,
 			 "country", a->country, "language", a->language, "name", text_or_null(a->name),
 			 "phone", text_or_null(a->phone), "status", a->status, "created_at",
-			 time_json(a->created_at));
+			 clock_json(a->created_at));
 }
 
 static json_t *profile_json(const struct acct_profile *p)
 {
 	return json_pack("{s:s, s:s, s:b, s:b, s:s, s:b, s:o, s:o}", "id", p->id, "name", p->name,
 			 "is_owner", p->is_owner, "kids", p->kids, "language", p->language, "has_pin",
-			 p->has_pin, "created_at", time_json(p->created_at), "updated_at",
-			 time_json(p->updated_at));
+			 p->has_pin, "created_at", clock_json(p->created_at), "updated_at",
+			 clock_json(p->updated_at));
 }
 
 /* The token part of sign-up and sign-in answers. */

@@ -15,12 +15,6 @@
 #include "core/clock.h"
 #include "core/jsonv.h"
 
-static json_t *time_or_null(int64_t t)
-{
-	char buf[32];
-	return t ? json_string(clock_format(t, buf, sizeof buf)) : json_null();
-}
-
 static json_t *grants_json(unsigned grants)
 {
 	json_t *a = json_array();
@@ -35,8 +29,8 @@ static json_t *client_json(const struct auth_oauth_client *c)
 {
 	return json_pack("{s:s, s:s, s:s, s:o, s:b, s:o, s:o}", "client_id", c->id, "name", c->name,
 			 "device_type", c->device_type, "grant_types", grants_json(c->grants), "active",
-			 c->active, "created_at", time_or_null(c->created_at), "disabled_at",
-			 time_or_null(c->disabled_at));
+			 c->active, "created_at", clock_json_or_null(c->created_at), "disabled_at",
+			 clock_json_or_null(c->disabled_at));
 }
 
 /* ---- POST /admin/v1/clients ---- */

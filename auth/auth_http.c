@@ -143,12 +143,6 @@ static void tokens_refresh(struct http_req *req)
 
 /* ---- sign-ins ---- */
 
-static json_t *time_json(int64_t t)
-{
-	char buf[32];
-	return json_string(clock_format(t, buf, sizeof buf));
-}
-
 static json_t *session_json(const struct auth_session_row *r, const char *current_sid)
 {
 	json_t *device = json_null();
@@ -157,8 +151,8 @@ static json_t *session_json(const struct auth_session_row *r, const char *curren
 				   "type", r->device_type, "model",
 				   r->device_model[0] ? json_string(r->device_model) : json_null());
 	return json_pack("{s:s, s:o, s:o, s:o, s:o, s:o, s:b}", "id", r->id, "device", device,
-			 "created_at", time_json(r->created_at), "last_used_at",
-			 time_json(r->last_used_at), "expires_at", time_json(r->expires_at),
+			 "created_at", clock_json(r->created_at), "last_used_at",
+			 clock_json(r->last_used_at), "expires_at", clock_json(r->expires_at),
 			 "last_network", r->last_network[0] ? json_string(r->last_network) : json_null(),
 			 "current", strcmp(r->id, current_sid) == 0);
 }

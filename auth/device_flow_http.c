@@ -432,12 +432,6 @@ static void token(struct http_req *req)
 
 /* ---- the member API: /v1/device-codes/{user_code} ---- */
 
-static json_t *time_json(int64_t t)
-{
-	char buf[32];
-	return json_string(clock_format(t, buf, sizeof buf));
-}
-
 static json_t *opt_str(const char *s) { return s && s[0] ? json_string(s) : json_null(); }
 
 static json_t *pending_json(const struct auth_device_pending *p, const char *status)
@@ -447,7 +441,7 @@ static json_t *pending_json(const struct auth_device_pending *p, const char *sta
 			 p->client_name, "device", "type", p->device_type, "name",
 			 opt_str(p->device_name), "model", opt_str(p->device_model), "device_id",
 			 opt_str(p->device_ref), "network", opt_str(p->network), "requested_at",
-			 time_json(p->requested_at), "expires_at", time_json(p->expires_at));
+			 clock_json(p->requested_at), "expires_at", clock_json(p->expires_at));
 }
 
 void auth_reply_user_code_throttled(struct http_req *req, int64_t retry_after)

@@ -9,12 +9,6 @@
 #include "core/clock.h"
 #include "server/http.h"
 
-static json_t *time_json(int64_t t)
-{
-	char buf[32];
-	return json_string(clock_format(t, buf, sizeof buf));
-}
-
 static json_t *opt_str(const char *s) { return s && s[0] ? json_string(s) : json_null(); }
 
 static json_t *device_json(const struct auth_device_row *r, const char *current_device)
@@ -24,7 +18,7 @@ static json_t *device_json(const struct auth_device_row *r, const char *current_
 			 opt_str(r->client_id), "last_profile_id", opt_str(r->last_profile_id),
 			 "last_profile_name", opt_str(r->last_profile_name),
 			 "last_network", opt_str(r->last_network), "first_seen_at",
-			 time_json(r->first_seen_at), "last_active_at", time_json(r->last_seen_at),
+			 clock_json(r->first_seen_at), "last_active_at", clock_json(r->last_seen_at),
 			 "current", current_device && strcmp(r->id, current_device) == 0);
 }
 

@@ -341,7 +341,6 @@ static char *kf_serialize(const struct kf *kf)
 {
 	char *text = NULL;
 	char hk[PASERK_K4_LOCAL_SIZE], pub[PASERK_K4_PUBLIC_SIZE], sec[PASERK_K4_SECRET_SIZE];
-	char when[32];
 	json_t *root = json_object();
 	json_t *keys = json_array();
 	if (!root || !keys)
@@ -366,7 +365,7 @@ static char *kf_serialize(const struct kf *kf)
 			}
 			json_object_set_new(o, "secret", json_string(sec));
 		}
-		json_object_set_new(o, "created_at", json_string(clock_format(k->created_at, when, sizeof when)));
+		json_object_set_new(o, "created_at", clock_json(k->created_at));
 		json_object_set_new(o, "status", json_string(auth_key_status_name(k->status)));
 		json_array_append_new(keys, o);
 	}

@@ -29,12 +29,6 @@ static json_t *display_json(const struct money *m)
 	return money_format(m, buf, sizeof buf) == ERR_OK ? json_string(buf) : json_null();
 }
 
-static json_t *time_json(int64_t t)
-{
-	char buf[32];
-	return t ? json_string(clock_format(t, buf, sizeof buf)) : json_null();
-}
-
 static json_t *devices_json(unsigned bits)
 {
 	json_t *a = json_array();
@@ -91,8 +85,8 @@ static json_t *pending_price_json(const struct bill_pending_price *p)
 		return json_null();
 	return json_pack("{s:s, s:o, s:o, s:o, s:o, s:o, s:b, s:b}", "id", p->id, "price",
 			 money_json(&p->amount), "display_price", display_json(&p->amount), "effective_at",
-			 time_json(p->effective_at), "applies_at", time_json(p->applies_at), "notified_at",
-			 time_json(p->notified_at), "consent_required", p->consent_required, "accepted",
+			 clock_json_or_null(p->effective_at), "applies_at", clock_json_or_null(p->applies_at), "notified_at",
+			 clock_json_or_null(p->notified_at), "consent_required", p->consent_required, "accepted",
 			 p->accepted);
 }
 
@@ -111,9 +105,9 @@ static void renewal_fields(struct db *db, const struct bill_subscription *s, jso
 	}
 	json_object_set_new(doc, "dunning",
 			    json_pack("{s:i, s:o, s:o, s:b, s:o, s:o, s:o}", "failed_payments", d.failed_payments,
-				      "since", time_json(d.since), "next_retry_at", time_json(d.next_retry_at),
+				      "since", clock_json_or_null(d.since), "next_retry_at", clock_json_or_null(d.next_retry_at),
 				      "next_retry_charges", d.next_retry_charges, "on_hold_since",
-				      time_json(d.on_hold_since), "ends_at", time_json(d.ends_at),
+				      clock_json_or_null(d.on_hold_since), "ends_at", clock_json_or_null(d.ends_at),
 				      "open_invoice_id",
 				      d.open_invoice_id[0] ? json_string(d.open_invoice_id) : json_null()));
 }
@@ -125,19 +119,19 @@ static json_t *subscription_json(struct db *db, const struct bill_subscription *
 	if (s->has_scheduled_change)
 		sched = json_pack("{s:s, s:o, s:o}", "plan", s->scheduled_plan_code, "price",
 				  money_json(&s->scheduled_price), "effective_at",
-				  time_json(s->scheduled_change_at));
+				  clock_json_or_null(s->scheduled_change_at));
 	json_t *doc = json_pack(
 		"{s:s, s:s, s:s, s:{s:s, s:s, s:o}, s:o, s:o, s:o, s:{s:o, s:o}, s:o, s:b, s:o, s:o, s:o,"
 		" s:o, s:o}",
 		"id", s->id, "state", bill_state_name(s->state), "country", s->country, "plan", "code",
 		s->plan.code, "name", s->plan.name, "features", features_json(&s->plan), "price",
 		money_json(&s->price.amount), "display_price", display_json(&s->price.amount), "tax",
-		tax_json(&s->price), "current_period", "start", time_json(s->current_period_start), "end",
-		time_json(s->current_period_end), "billing_anchor", time_json(s->billing_anchor),
-		"cancel_at_period_end", s->cancel_at_period_end, "canceled_at", time_json(s->canceled_at),
-		"ended_at", time_json(s->ended_at), "scheduled_change", sched, "latest_invoice_id",
+		tax_json(&s->price), "current_period", "start", clock_json_or_null(s->current_period_start), "end",
+		clock_json_or_null(s->current_period_end), "billing_anchor", clock_json_or_null(s->billing_anchor),
+		"cancel_at_period_end", s->cancel_at_period_end, "canceled_at", clock_json_or_null(s->canceled_at),
+		"ended_at", clock_json_or_null(s->ended_at), "scheduled_change", sched, "latest_invoice_id",
 		s->latest_invoice_id[0] ? json_string(s->latest_invoice_id) : json_null(), "created_at",
-		time_json(s->created_at));
+		clock_json_or_null(s->created_at));
 	if (doc && bill_entitlements(db, s->account_id, &ent) == ERR_OK)
 		json_object_set_new(doc, "entitlements", entitlements_json(&ent));
 	if (doc)
@@ -149,7 +143,7 @@ static json_t *pm_json(const struct bill_payment_method *pm)
 {
 	return json_pack("{s:s, s:s, s:s, s:s, s:i, s:i, s:b, s:o}", "id", pm->id, "type", "card", "brand",
 			 pm->brand, "last4", pm->last4, "exp_month", pm->exp_month, "exp_year", pm->exp_year,
-			 "is_default", pm->is_default, "created_at", time_json(pm->created_at));
+			 "is_default", pm->is_default, "created_at", clock_json_or_null(pm->created_at));
 }
 
 /* ---- helpers ---- */

@@ -168,8 +168,7 @@ enum err inv_next_number(struct db *db, enum inv_series series, int64_t now, cha
  * gets none. */
 enum err bill_notify(struct db *db, const char *account_id, const char *template_name, json_t *payload);
 
-/* Payload pieces: a time as an RFC 3339 string, money as {amount, currency}. */
-json_t *bill_time_json(int64_t t);
+/* A payload's money: {amount, currency} (its times: clock_json). */
 json_t *bill_money_json(int64_t amount, const char *currency);
 
 /* Record the subscription an invoice belongs to. */

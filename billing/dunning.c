@@ -183,7 +183,7 @@ static enum err maybe_warn(struct db *db, const struct due_sub *r, int failed, i
 	int64_t last = since + settings.retry_after_s[settings.nretries - 1];
 	return bill_notify(db, r->account_id, "access_ending_soon",
 			  json_pack("{s:s, s:s, s:o}", "plan", r->plan_code, "invoice", invoice_id,
-				    "access_stops_at", bill_time_json(last)));
+				    "access_stops_at", clock_json(last)));
 }
 
 static enum err go_on_hold(struct db *db, const struct due_sub *r, const char *invoice_id, int failed,
@@ -200,12 +200,12 @@ static enum err go_on_hold(struct db *db, const struct due_sub *r, const char *i
 	if (e == ERR_OK)
 		e = events_emit(db, "subscription.on_hold", r->id,
 				json_pack("{s:s, s:s, s:i, s:o, s:o}", "account", r->account_id, "invoice",
-					  invoice_id, "failed_payments", failed, "on_hold_since", bill_time_json(at),
-					  "ends_at", bill_time_json(at + settings.hold_s)));
+					  invoice_id, "failed_payments", failed, "on_hold_since", clock_json(at),
+					  "ends_at", clock_json(at + settings.hold_s)));
 	if (e == ERR_OK)
 		e = bill_notify(db, r->account_id, "subscription_on_hold",
 			       json_pack("{s:s, s:s, s:o}", "plan", r->plan_code, "reason", "payment_required",
-					 "ends_at", bill_time_json(at + settings.hold_s)));
+					 "ends_at", clock_json(at + settings.hold_s)));
 	(void)counts;
 	return e;
 }
@@ -227,14 +227,14 @@ enum err dun_renewal_failed(struct db *db, const struct due_sub *r, const struct
 		e = events_emit(db, "subscription.past_due", r->id,
 				json_pack("{s:s, s:s, s:s, s:b, s:o}", "account", r->account_id, "invoice", d->id,
 					  "failure_code", pay->failure_code, "hard_decline", pay->hard_decline,
-					  "next_retry_at", retry ? bill_time_json(retry) : json_null()));
+					  "next_retry_at", retry ? clock_json(retry) : json_null()));
 	if (e == ERR_OK)
 		e = bill_notify(db, r->account_id, "payment_failed",
 			       json_pack("{s:s, s:s, s:s?, s:o, s:s, s:b, s:o}", "plan", r->plan_code, "invoice",
 					 d->id, "number", d->number[0] ? d->number : NULL, "amount",
 					 bill_money_json(inv_amount_due(d), d->currency), "failure_code",
 					 pay->failure_code, "hard_decline", pay->hard_decline, "next_retry_at",
-					 retry ? bill_time_json(retry) : json_null()));
+					 retry ? clock_json(retry) : json_null()));
 	if (e != ERR_OK)
 		return e;
 	if (retry == 0) /* no retries configured: access stops at once */
@@ -305,7 +305,7 @@ enum err dun_retry_step(struct db *db, const struct due_sub *r, int64_t now, str
 				json_pack("{s:s, s:s, s:b, s:s, s:i, s:o}", "account", r->account_id, "invoice",
 					  d.id, "charged", charged, "failure_code",
 					  charged ? pay.failure_code : "hard_decline_not_retried", "failed_payments",
-					  failed, "next_retry_at", bill_time_json(next)));
+					  failed, "next_retry_at", clock_json(next)));
 	if (e == ERR_OK)
 		e = maybe_warn(db, r, failed, since, d.id);
 	return e;
@@ -325,11 +325,11 @@ enum err dun_hold_expired_step(struct db *db, const struct due_sub *r, int64_t n
 	if (e == ERR_OK)
 		e = events_emit(db, "subscription.ended", r->id,
 				json_pack("{s:s, s:s, s:s, s:o}", "account", r->account_id, "from", "on_hold",
-					  "reason", "hold_expired", "ended_at", bill_time_json(ended_at)));
+					  "reason", "hold_expired", "ended_at", clock_json(ended_at)));
 	if (e == ERR_OK)
 		e = bill_notify(db, r->account_id, "subscription_ended",
 			       json_pack("{s:s, s:s, s:o}", "reason", "payment_required", "plan", r->plan_code,
-					 "ended_at", bill_time_json(ended_at)));
+					 "ended_at", clock_json(ended_at)));
 	if (e == ERR_OK)
 		counts->ended++;
 	return e;
@@ -399,7 +399,7 @@ static enum err recover_from_hold(struct db *db, const struct due_sub *r, int64_
 		e = events_emit(db, "subscription.recovered", r->id,
 				json_pack("{s:s, s:s, s:s, s:i, s:o}", "account", r->account_id, "invoice", d.id,
 					  "via", "payment_method", "failed_payments", r->failed_payments,
-					  "new_billing_anchor", bill_time_json(now)));
+					  "new_billing_anchor", clock_json(now)));
 	return e;
 }
 

@@ -447,15 +447,9 @@ static json_t *money_json(int64_t amount, const char *currency)
 	return json_pack("{s:I, s:s}", "amount", (json_int_t)amount, "currency", currency);
 }
 
-static json_t *time_json(int64_t t)
-{
-	char buf[32];
-	return t ? json_string(clock_format(t, buf, sizeof buf)) : json_null();
-}
-
 static json_t *period_json(int64_t start, int64_t end)
 {
-	return json_pack("{s:o, s:o}", "start", time_json(start), "end", time_json(end));
+	return json_pack("{s:o, s:o}", "start", clock_json_or_null(start), "end", clock_json_or_null(end));
 }
 
 static enum err invoice_lines_json(struct db *db, const char *id, const char *currency, json_t *arr)
@@ -497,7 +491,7 @@ static enum err invoice_attempts_json(struct db *db, const char *id, json_t *arr
 						     money_json(db_column_int64(st, 1), db_column_text(st, 2)),
 						     "status", db_column_text(st, 3), "failure_code", fc,
 						     "hard_decline", (int)db_column_int64(st, 5), "created_at",
-						     time_json(db_column_int64(st, 6)), "payment_method",
+						     clock_json_or_null(db_column_int64(st, 6)), "payment_method",
 						     db_column_text(st, 7), "provider", db_column_text(st, 8)));
 	}
 	db_done(st);
@@ -542,10 +536,10 @@ enum err bill_invoice_json(struct db *db, const char *account_id, const char *in
 			"tax_rule", "inclusive", (int)db_column_int64(st, 6), "rate_bps",
 			(int)db_column_int64(st, 7), "name", db_column_text(st, 8), "note", note,
 			"period", period_json(db_column_int64(st, 12), db_column_int64(st, 13)),
-			"created_at", time_json(db_column_int64(st, 15)),
-			"finalized_at", time_json(db_column_int64(st, 16)),
-			"paid_at", time_json(db_column_int64(st, 17)),
-			"voided_at", time_json(db_column_int64(st, 18)));
+			"created_at", clock_json_or_null(db_column_int64(st, 15)),
+			"finalized_at", clock_json_or_null(db_column_int64(st, 16)),
+			"paid_at", clock_json_or_null(db_column_int64(st, 17)),
+			"voided_at", clock_json_or_null(db_column_int64(st, 18)));
 	if (inv) {
 		/* Account credit pays first; the card pays the rest (issue 7). */
 		int64_t credit = db_column_int64(st, 19);

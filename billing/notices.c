@@ -23,12 +23,6 @@ enum err bill_notify(struct db *db, const char *account_id, const char *template
 	return notify_queue(db, account_id, NOTIFY_EMAIL, acct.email, template_name, payload, NULL);
 }
 
-json_t *bill_time_json(int64_t t)
-{
-	char buf[32];
-	return json_string(clock_format(t, buf, sizeof buf));
-}
-
 json_t *bill_money_json(int64_t amount, const char *currency)
 {
 	return json_pack("{s:I, s:s}", "amount", (json_int_t)amount, "currency", currency);

@@ -192,8 +192,8 @@ static enum err notify_one(struct db *db, const struct pc_row *r, const char *su
 			  json_pack("{s:s, s:s, s:s, s:o, s:o, s:o, s:o, s:b}", "price_change", r->id, "plan",
 				    r->plan_code, "country", r->country, "old_price",
 				    bill_money_json(old, r->currency), "new_price", bill_money_json(r->amount, r->currency),
-				    "effective_at", bill_time_json(r->effective_at), "applies_at",
-				    applies_at ? bill_time_json(applies_at) : json_null(), "consent_required",
+				    "effective_at", clock_json(r->effective_at), "applies_at",
+				    applies_at ? clock_json(applies_at) : json_null(), "consent_required",
 				    consent && r->amount > old));
 }
 

@@ -273,7 +273,7 @@ static enum err end_subscription(struct db *db, const struct due_sub *r, int64_t
 		e = events_emit(db, "subscription.ended", r->id,
 				json_pack("{s:s, s:s, s:s, s:o}", "account", r->account_id, "from",
 					  bill_state_name(r->state), "reason", reason, "ended_at",
-					  bill_time_json(ended_at)));
+					  clock_json(ended_at)));
 	if (e == ERR_OK)
 		counts->ended++;
 	return e;
@@ -355,7 +355,7 @@ static enum err renew_one(struct run_ctx *c, const struct due_sub *r, int64_t no
 			if (e == ERR_OK)
 				e = bill_notify(db, r->account_id, "subscription_ended",
 					       json_pack("{s:s, s:s, s:o}", "reason", "price_change_not_accepted",
-							 "plan", r->plan_code, "ended_at", bill_time_json(due)));
+							 "plan", r->plan_code, "ended_at", clock_json(due)));
 			return e;
 		}
 		if (dec.apply) {
@@ -789,11 +789,11 @@ static enum err insert_run_tx(struct db *db, void *arg)
 	if (e == ERR_OK)
 		e = events_emit(db, s->status == BILL_RUN_QUEUED ? "billing_run.queued" : "billing_run.started",
 				s->id, json_pack("{s:s, s:o}", "started_by", s->started_by, "until",
-						 s->until ? bill_time_json(s->until) : json_null()));
+						 s->until ? clock_json(s->until) : json_null()));
 	if (e == ERR_OK && c->actor && c->actor->audit)
 		e = c->actor->audit(db, c->actor, "billing_run.start", "billing_run", s->id, NULL,
 				    json_pack("{s:s, s:o}", "status", bill_run_status_name(s->status), "until",
-					      s->until ? bill_time_json(s->until) : json_null()));
+					      s->until ? clock_json(s->until) : json_null()));
 	return e;
 }
 
@@ -947,7 +947,7 @@ static enum err claim_tx(struct db *db, void *arg)
 	if (e == ERR_OK)
 		e = events_emit(db, "billing_run.started", c->s->id,
 				json_pack("{s:s, s:o}", "started_by", c->s->started_by, "until",
-					  bill_time_json(c->s->until)));
+					  clock_json(c->s->until)));
 	return e;
 }
 
@@ -1067,15 +1067,15 @@ json_t *bill_run_json(const struct bill_run_stats *s)
 {
 	json_t *doc = json_pack("{s:s, s:s, s:s, s:o, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:o}", "id", s->id,
 				"started_by", s->started_by, "status", bill_run_status_name(s->status), "until",
-				s->until ? bill_time_json(s->until) : json_null(), "total", (json_int_t)s->total, "processed",
+				s->until ? clock_json(s->until) : json_null(), "total", (json_int_t)s->total, "processed",
 				(json_int_t)s->processed, "renewed", (json_int_t)s->renewed, "failed",
 				(json_int_t)s->failed, "recovered", (json_int_t)s->recovered, "ended",
 				(json_int_t)s->ended, "errors", (json_int_t)s->errors, "created_at",
-				bill_time_json(s->created_at));
+				clock_json(s->created_at));
 	if (!doc)
 		return NULL;
-	json_object_set_new(doc, "started_at", s->started_at ? bill_time_json(s->started_at) : json_null());
-	json_object_set_new(doc, "finished_at", s->finished_at ? bill_time_json(s->finished_at) : json_null());
+	json_object_set_new(doc, "started_at", s->started_at ? clock_json(s->started_at) : json_null());
+	json_object_set_new(doc, "finished_at", s->finished_at ? clock_json(s->finished_at) : json_null());
 	json_object_set_new(doc, "error", s->error[0] ? json_string(s->error) : json_null());
 	return doc;
 }

@@ -43,12 +43,6 @@ static json_t *money_json(const struct money *m)
 			 money_format(m, buf, sizeof buf) == ERR_OK ? buf : "");
 }
 
-static json_t *time_json(int64_t t)
-{
-	char buf[32];
-	return t ? json_string(clock_format(t, buf, sizeof buf)) : json_null();
-}
-
 /*
  * The request's JSON object.  These routes are registered without
  * HTTP_JSON_BODY so that the admin checks (role, then X-Hearth-Reason) come
@@ -260,10 +254,10 @@ static void price_schedule(struct http_req *req, const struct admin_ctx *ctx)
 		http_reply_json(req, 201,
 				json_pack("{s:s, s:s, s:s, s:o, s:o, s:I, s:I, s:s, s:o, s:I}", "id", pc.id, "plan",
 					  pc.plan_code, "country", pc.country, "price", money_json(&pc.amount),
-					  "effective_at", time_json(pc.effective_at), "notice_days",
+					  "effective_at", clock_json_or_null(pc.effective_at), "notice_days",
 					  (json_int_t)pc.notice_days, "grandfather_months",
 					  (json_int_t)pc.grandfather_months, "created_by", pc.created_by,
-					  "created_at", time_json(pc.created_at), "notified", (json_int_t)pc.notified));
+					  "created_at", clock_json_or_null(pc.created_at), "notified", (json_int_t)pc.notified));
 		break;
 	case ERR_UNKNOWN_PLAN:
 		snprintf(detail, sizeof detail, "No plan is called %s", plan);
@@ -350,7 +344,7 @@ static json_t *balances_json(const struct bill_credit_balance *b, size_t n)
 	json_t *data = json_array();
 	for (size_t i = 0; i < n; i++)
 		json_array_append_new(data, json_pack("{s:o, s:o}", "balance", money_json(&b[i].balance),
-						      "updated_at", time_json(b[i].updated_at)));
+						      "updated_at", clock_json_or_null(b[i].updated_at)));
 	return data;
 }
 

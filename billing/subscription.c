@@ -200,7 +200,7 @@ static enum err notify_subscription(struct db *db, const struct bill_subscriptio
 {
 	json_t *p = json_pack("{s:s, s:s, s:o, s:o}", "plan", s->plan.code, "plan_name", s->plan.name,
 			      "price", bill_money_json(s->price.amount.amount, s->price.amount.currency),
-			      "period_end", bill_time_json(s->current_period_end));
+			      "period_end", clock_json(s->current_period_end));
 	if (p && extra)
 		json_object_update(p, extra);
 	json_decref(extra);
@@ -449,7 +449,7 @@ static enum err upgrade(struct db *db, struct change_ctx *c, const struct bill_s
 		now_on.price = offer->price;
 		json_t *extra = invoice_json(&d);
 		json_object_set_new(extra, "from_plan", json_string(s->plan.code));
-		json_object_set_new(extra, "effective_at", bill_time_json(at));
+		json_object_set_new(extra, "effective_at", clock_json(at));
 		e = notify_subscription(db, &now_on, "plan_changed", extra);
 	}
 	return e;
@@ -502,7 +502,7 @@ static enum err change_tx(struct db *db, void *arg)
 				json_pack("{s:s, s:s, s:o, s:o}", "to_plan", offer.plan.code, "to_plan_name",
 					  offer.plan.name, "to_price",
 					  bill_money_json(offer.price.amount.amount, offer.price.amount.currency),
-					  "effective_at", bill_time_json(s.current_period_end)));
+					  "effective_at", clock_json(s.current_period_end)));
 		*c->kind = BILL_CHANGE_SCHEDULED;
 	}
 	if (e == ERR_OK)
@@ -605,7 +605,7 @@ static enum err cancel_tx(struct db *db, void *arg)
 					  "ends_at", clock_format(ends, at, sizeof at)));
 		if (e == ERR_OK)
 			e = notify_subscription(db, &s, "subscription_canceled",
-						json_pack("{s:o, s:b}", "access_ends_at", bill_time_json(ends),
+						json_pack("{s:o, s:b}", "access_ends_at", clock_json(ends),
 							  "ended_now", next == BILL_ENDED));
 	}
 	if (e == ERR_OK)

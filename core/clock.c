@@ -184,3 +184,11 @@ enum err clock_parse(const char *s, int64_t *out)
 	*out = t;
 	return ERR_OK;
 }
+
+json_t *clock_json(int64_t t)
+{
+	char buf[32];
+	return json_string(clock_format(t, buf, sizeof buf));
+}
+
+json_t *clock_json_or_null(int64_t t) { return t ? clock_json(t) : json_null(); }

@@ -11,6 +11,7 @@
 #ifndef HEARTH_CORE_CLOCK_H
 #define HEARTH_CORE_CLOCK_H
 
+#include <jansson.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -52,6 +53,12 @@ enum err clock_advance(int64_t seconds);
 /* Write `t` as an RFC 3339 UTC string ("2026-11-21T23:28:47Z") into `buf`
  * (at least 21 bytes).  Returns `buf`. */
 char *clock_format(int64_t t, char *buf, size_t cap);
+
+/* `t` as that string in a new JSON string (what every API answer and
+ * event payload shows for a time); clock_json_or_null gives JSON null for
+ * 0 ("never", "not yet"). */
+json_t *clock_json(int64_t t);
+json_t *clock_json_or_null(int64_t t);
 
 /* Parse an RFC 3339 time ("...Z" or with a numeric offset, optional
  * fractional seconds which are dropped) into epoch seconds.  The instant must

@@ -526,8 +526,8 @@ static json_t *networks_json(const struct hh_view *v, const struct hh_policy *po
 		const struct hh_net *n = &v->nets[i];
 		json_array_append_new(a, json_pack("{s:s, s:b, s:o, s:o}", "prefix", n->prefix, "origin",
 						   n->is_origin, "last_tv_seen_at",
-						   hh_time_json(n->last_tv_at), "household_until",
-						   hh_time_json(n->last_tv_at + pol->window_s)));
+						   clock_json_or_null(n->last_tv_at), "household_until",
+						   clock_json_or_null(n->last_tv_at + pol->window_s)));
 	}
 	return a;
 }
@@ -551,16 +551,16 @@ static enum err devices_json(struct db *db, const struct hh_view *v, const struc
 		json_t *d = json_pack("{s:s, s:s, s:s, s:b, s:b, s:s, s:o, s:o, s:o}", "id", devs[i].id,
 				      "name", devs[i].name, "type", devs[i].type, "household_tv",
 				      hh_view_is_tv(v, devs[i].id), "trusted", t.trusted, "why", t.why,
-				      "last_seen_at_home", hh_time_json(t.last_home_at),
+				      "last_seen_at_home", clock_json_or_null(t.last_home_at),
 				      "trusted_until",
-				      hh_time_json(t.trusted ? (t.last_home_at + pol->window_s > t.travel_until
+				      clock_json_or_null(t.trusted ? (t.last_home_at + pol->window_s > t.travel_until
 									 ? t.last_home_at + pol->window_s
 									 : t.travel_until)
 							     : 0),
 				      "travel_access_until",
-				      hh_time_json(t.travel_until > now ? t.travel_until : 0));
+				      clock_json_or_null(t.travel_until > now ? t.travel_until : 0));
 		if (staff) {
-			json_object_set_new(d, "last_seen_at", hh_time_json(t.last_seen_at));
+			json_object_set_new(d, "last_seen_at", clock_json_or_null(t.last_seen_at));
 			json_object_set_new(d, "last_network",
 					    t.last_network[0] ? json_string(t.last_network) : json_null());
 			json_object_set_new(d, "travel_grants_used", json_integer(t.travel_grants_used));
@@ -594,7 +594,7 @@ static enum err household_object(struct db *db, const char *account_id, bool sta
 			 v.has_household ? json_string(v.id) : json_null(), "status",
 			 v.has_household ? v.status : "not_set", "origin_network",
 			 v.has_household ? json_string(v.origin) : json_null(), "set_at",
-			 hh_time_json(v.set_at), "confirmed_at", hh_time_json(v.confirmed_at),
+			 clock_json_or_null(v.set_at), "confirmed_at", clock_json_or_null(v.confirmed_at),
 			 "set_by_device", v.has_household ? json_string(v.origin_device) : json_null(),
 			 "networks", networks_json(&v, &pol), "devices", devices, "policy", "country",
 			 country, "enforcement", pol.enforce, "window_days",

@@ -164,7 +164,7 @@ static void grant_travel(struct http_req *req, const struct admin_ctx *ctx)
 	}
 	http_reply_json(req, 200,
 			json_pack("{s:s, s:I, s:o}", "device_id", c.device_id, "days", (json_int_t)c.days,
-				  "travel_access_until", hh_time_json(c.expires_at)));
+				  "travel_access_until", clock_json_or_null(c.expires_at)));
 }
 
 /* ---- the account section ---- */

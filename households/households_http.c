@@ -25,12 +25,6 @@
 #define PASSWORD_FIELD_MAX 4096
 #define EXTRA_MEMBERS_MAX 16
 
-json_t *hh_time_json(int64_t t)
-{
-	char buf[32];
-	return t ? json_string(clock_format(t, buf, sizeof buf)) : json_null();
-}
-
 /* ---- start and stop ---- */
 
 enum err hh_init(const struct config *cfg)
@@ -82,7 +76,7 @@ static json_t *challenge_json(const struct hh_challenge *c)
 {
 	return json_pack("{s:s, s:s, s:s, s:s, s:o, s:I, s:I}", "id", c->id, "kind",
 			 hh_challenge_kind_name(c->kind), "channel", c->channel, "destination",
-			 c->destination, "expires_at", hh_time_json(c->expires_at), "attempts_left",
+			 c->destination, "expires_at", clock_json_or_null(c->expires_at), "attempts_left",
 			 (json_int_t)c->attempts_left, "resends_left", (json_int_t)c->sends_left);
 }
 
@@ -278,7 +272,7 @@ static void verification_confirm(struct http_req *req)
 	if (r.ch.kind == HH_CHALLENGE_TRAVEL) {
 		json_object_set_new(out, "travel_access",
 				    json_pack("{s:s, s:s, s:o}", "id", r.travel_id, "device_id", r.ch.device_id,
-					      "expires_at", hh_time_json(r.travel_until)));
+					      "expires_at", clock_json_or_null(r.travel_until)));
 	} else {
 		json_t *hh = NULL;
 		if (hh_household_json(db, a->subject, &hh) != ERR_OK)
@@ -345,7 +339,7 @@ static json_t *allowed_body(const struct hh_decision *d, const char *profile)
 	json_t *body = decision_body(d);
 	json_object_set_new(body, "stream",
 			    json_pack("{s:s, s:s, s:o, s:I}", "id", d->slot_id, "profile_id", profile,
-				      "expires_at", hh_time_json(d->slot_expires_at),
+				      "expires_at", clock_json_or_null(d->slot_expires_at),
 				      "heartbeat_timeout_seconds",
 				      (json_int_t)hh_settings()->heartbeat_timeout_s));
 	return body;
@@ -503,7 +497,7 @@ static void playback_heartbeat(struct http_req *req)
 		http_reply_problem(req, e, NULL);
 		return;
 	}
-	http_reply_json(req, 200, json_pack("{s:s, s:o}", "id", id, "expires_at", hh_time_json(expires)));
+	http_reply_json(req, 200, json_pack("{s:s, s:o}", "id", id, "expires_at", clock_json_or_null(expires)));
 }
 
 static void playback_stop(struct http_req *req)
@@ -565,9 +559,9 @@ static json_t *extra_member_json(const struct hh_extra_member *x)
 	return json_pack("{s:s, s:s, s:s, s:o, s:s, s:o, s:o, s:o, s:o}", "id", x->id, "email", x->email,
 			 "status", x->status, "member_account_id",
 			 x->member_account_id[0] ? json_string(x->member_account_id) : json_null(),
-			 "addon_id", x->addon_id, "invited_at", hh_time_json(x->created_at),
-			 "accepted_at", hh_time_json(x->accepted_at), "removed_at",
-			 hh_time_json(x->removed_at), "access_ends_at", hh_time_json(x->ends_at));
+			 "addon_id", x->addon_id, "invited_at", clock_json_or_null(x->created_at),
+			 "accepted_at", clock_json_or_null(x->accepted_at), "removed_at",
+			 clock_json_or_null(x->removed_at), "access_ends_at", clock_json_or_null(x->ends_at));
 }
 
 static void extra_members_create(struct http_req *req)

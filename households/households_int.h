@@ -15,6 +15,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "core/clock.h"
 #include "core/config.h"
 #include "core/db.h"
 #include "billing/billing.h"
@@ -433,9 +434,6 @@ enum err hh_extra_member_owner(struct db *db, const char *account_id, int64_t no
 void hh_admin_register(void);
 
 /* ---- HTTP helpers (households_http.c) ---- */
-
-/* A time as RFC 3339 JSON, or null for 0. */
-json_t *hh_time_json(int64_t t);
 
 /* The checks POST /v1/playback/sessions makes on its JSON body {profile_id}
  * before anything touches the database, callable without a request so that

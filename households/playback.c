@@ -197,8 +197,8 @@ static enum err active_streams(struct db *db, const char *account_id, json_t **o
 		json_array_append_new(a, json_pack("{s:s, s:s, s:s, s:o, s:o}", "id", db_column_text(st, 0),
 						   "profile_id", db_column_text(st, 1), "device_id",
 						   db_column_text(st, 2), "started_at",
-						   hh_time_json(db_column_int64(st, 3)), "last_heartbeat_at",
-						   hh_time_json(db_column_int64(st, 4))));
+						   clock_json_or_null(db_column_int64(st, 3)), "last_heartbeat_at",
+						   clock_json_or_null(db_column_int64(st, 4))));
 	}
 	db_done(st);
 	/* Oldest first (sorted here: an ORDER BY would steer the planner to the
@@ -571,7 +571,7 @@ static enum err start(struct db *db, const char *account_id, const char *device_
 	json_object_set_new(out->inputs, "max_streams", json_integer(ent->max_streams));
 	if (in->extra) {
 		json_object_set_new(out->inputs, "extra_member_of", json_string(in->owner));
-		json_object_set_new(out->inputs, "extra_member_until", hh_time_json(in->extra_until));
+		json_object_set_new(out->inputs, "extra_member_until", clock_json_or_null(in->extra_until));
 	}
 	struct gate_ctx gc = {.account_id = account_id, .device_id = device_id, .profile_id = profile_id,
 			      .network = network, .d = out, .now = now, .heartbeat_s = cfg->heartbeat_timeout_s};
@@ -601,9 +601,9 @@ static enum err start(struct db *db, const char *account_id, const char *device_
 	json_object_set_new(out->inputs, "household",
 			    json_string(view->has_household ? view->status : "not_set"));
 	json_object_set_new(out->inputs, "household_networks", nets);
-	json_object_set_new(out->inputs, "last_seen_at_home", hh_time_json(trust.last_home_at));
+	json_object_set_new(out->inputs, "last_seen_at_home", clock_json_or_null(trust.last_home_at));
 	json_object_set_new(out->inputs, "window_days", json_integer(pol->window_s / HH_DAY));
-	json_object_set_new(out->inputs, "travel_access_until", hh_time_json(trust.travel_until));
+	json_object_set_new(out->inputs, "travel_access_until", clock_json_or_null(trust.travel_until));
 	json_object_set_new(out->inputs, "travel_grants_used", json_integer(trust.travel_grants_used));
 	json_object_set_new(out->inputs, "travel_grants_allowed", json_integer(pol->travel_grants));
 
@@ -896,7 +896,7 @@ enum err hh_decisions_json(struct db *db, const char *account_id, const char *st
 				     inputs ? inputs : json_object(), "stream_id",
 				     slot ? json_string(slot) : json_null(), "challenge_id",
 				     ch ? json_string(ch) : json_null(), "created_at",
-				     hh_time_json(db_column_int64(st, 10))));
+				     clock_json_or_null(db_column_int64(st, 10))));
 	}
 	db_done(st);
 	if (e != ERR_OK) {

@@ -58,7 +58,7 @@ static enum err regular_networks(struct db *db, const struct hh_view *v, int64_t
 				      json_pack("{s:s, s:s, s:I, s:I, s:o}", "kind",
 						"regular_network_outside_household", "network", net, "days",
 						(json_int_t)days, "devices", (json_int_t)db_column_int64(st, 2),
-						"last_seen_at", hh_time_json(db_column_int64(st, 3))));
+						"last_seen_at", clock_json_or_null(db_column_int64(st, 3))));
 	}
 	db_done(st);
 	return e;
@@ -125,7 +125,7 @@ enum err hh_sharing_assess(struct db *db, const char *account_id, int64_t now, j
 							"tv_outside_household", "device_id", devs[i].id,
 							"device_name", devs[i].name, "network",
 							t.last_network, "last_seen_at",
-							hh_time_json(t.last_seen_at)));
+							clock_json_or_null(t.last_seen_at)));
 		} else if (!t.ever_home) {
 			never_home++;
 			json_array_append_new(evidence,
@@ -151,7 +151,7 @@ done:
 	*out = json_pack("{s:s, s:I, s:I, s:o, s:o}", "level",
 			 score >= SCORE_LIKELY ? "likely" : score >= SCORE_POSSIBLE ? "possible" : "none",
 			 "score", (json_int_t)score, "window_days",
-			 (json_int_t)(cfg->sharing_window_s / HH_DAY), "assessed_at", hh_time_json(now),
+			 (json_int_t)(cfg->sharing_window_s / HH_DAY), "assessed_at", clock_json_or_null(now),
 			 "evidence", evidence);
 	return *out ? ERR_OK : ERR_NOMEM;
 }

@@ -115,6 +115,21 @@ START_TEST(cache_clock_ages_with_every_test_clock_move)
 }
 END_TEST
 
+START_TEST(json_forms_of_a_time)
+{
+	json_t *j = clock_json(1795303727);
+	ck_assert_str_eq(json_string_value(j), "2026-11-21T23:28:47Z");
+	json_decref(j);
+	j = clock_json(0); /* the epoch is a time like any other here */
+	ck_assert_str_eq(json_string_value(j), "1970-01-01T00:00:00Z");
+	json_decref(j);
+	j = clock_json_or_null(1795303727);
+	ck_assert_str_eq(json_string_value(j), "2026-11-21T23:28:47Z");
+	json_decref(j);
+	ck_assert(json_is_null(clock_json_or_null(0))); /* "never" */
+}
+END_TEST
+
 static const struct {
 	int64_t t;
 	const char *text;
@@ -234,6 +249,7 @@ static Suite *clock_suite(void)
 	tc = tcase_create("rfc3339");
 	tcase_add_loop_test(tc, format_and_parse_round_trip, 0, N(formats));
 	tcase_add_test(tc, format_into_a_too_small_buffer_writes_empty);
+	tcase_add_test(tc, json_forms_of_a_time);
 	tcase_add_loop_test(tc, parse_accepts_rfc3339, 0, N(accepted));
 	tcase_add_loop_test(tc, parse_rejects_malformed, 0, N(rejected));
 	suite_add_tcase(s, tc);
