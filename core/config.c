@@ -153,6 +153,8 @@ static const struct option_row rows[] = {
 	    "days sightings are kept"),
 	INT("playback-retention-days", "HEARTH_PLAYBACK_RETENTION_DAYS", playback_retention_days, "90", 31, 3650,
 	    "days playback decisions and stream slots are kept"),
+	INT("notify-interval-ms", "HEARTH_NOTIFY_INTERVAL_MS", notify_interval_ms, "1000", 0, 3600000,
+	    "how often queued notifications are delivered, ms; 0 = not by this process"),
 	INT("events-retention-days", "HEARTH_EVENTS_RETENTION_DAYS", events_retention_days, "400", 0, 3650,
 	    "days events (the change feed) are kept; 0 = forever"),
 	INT("sharing-window-days", "HEARTH_SHARING_WINDOW_DAYS", sharing_window_days, "30", 1, 365,

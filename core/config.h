@@ -83,6 +83,7 @@ struct config {
 	int64_t sighting_retention_days;
 	int64_t playback_retention_days;
 	int64_t events_retention_days;	/* 0: forever */
+	int64_t notify_interval_ms;	/* 0: another process delivers notifications */
 	int64_t sharing_window_days;
 	int64_t sharing_regular_days;
 	int64_t extra_member_invite_ttl_s;

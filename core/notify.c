@@ -7,6 +7,8 @@
 #include "core/clock.h"
 #include "core/events.h"
 #include "core/log.h"
+#include "core/procid.h"
+#include "core/ticker.h"
 
 static const char *channel_name(enum notify_channel c) { return c == NOTIFY_SMS ? "sms" : "email"; }
 
@@ -69,58 +71,181 @@ static const struct notify_sender log_sender = {log_send, NULL};
 
 const struct notify_sender *notify_log_sender(void) { return &log_sender; }
 
-enum err notify_deliver(struct db *db, const struct notify_sender *sender, int max, int *sent)
+/* ---- delivery ----
+ *
+ * Claim, send, record: the claim (queued rows due now, and claims older
+ * than the claim timeout) and the record are two short transactions; the
+ * sends run between them, outside any, so a slow provider never holds the
+ * write lock.  Delivery is at least once: a process that dies after a send
+ * and before its record leaves a claim that is taken again once it is
+ * NOTIFY_CLAIM_TIMEOUT_S old. */
+
+struct claimed {
+	char id[IDS_MAX];
+	enum notify_channel ch;
+	char *recipient, *tmpl, *payload;
+	int64_t attempts;
+	enum err result;
+};
+
+struct deliver_ctx {
+	int max;
+	int64_t now;
+	struct claimed *items;	/* max of them */
+	int count;
+};
+
+static void free_claimed(struct deliver_ctx *c)
 {
-	struct db_stmt *sel = NULL, *upd = NULL;
-	int n = 0;
+	for (int i = 0; i < c->count; i++) {
+		free(c->items[i].recipient);
+		free(c->items[i].tmpl);
+		free(c->items[i].payload);
+	}
+	c->count = 0;
+}
+
+static enum err claim_tx(struct db *db, void *arg)
+{
+	struct deliver_ctx *c = arg;
+	struct db_stmt *st = NULL;
+	free_claimed(c); /* a rerun after busy starts over */
 	enum err e = db_prepare(db,
-				"SELECT id, channel, recipient, template, payload FROM notifications"
-				" WHERE status = 'queued' ORDER BY created_at, id LIMIT ?1",
-				&sel);
+				"UPDATE notifications SET status = 'sending', claimed_at = ?1, claimed_by = ?2,"
+				" attempts = attempts + 1 WHERE id IN (SELECT id FROM notifications"
+				" WHERE status IN ('queued', 'sending') AND ((status = 'queued'"
+				" AND (next_attempt_at IS NULL OR next_attempt_at <= ?1))"
+				" OR (status = 'sending' AND claimed_at <= ?3)) ORDER BY created_at, id LIMIT ?4)"
+				" RETURNING id, channel, recipient, template, payload, attempts",
+				&st);
 	if (e != ERR_OK)
 		return e;
-	db_bind_int64(sel, 1, max);
-	/* Collect first, then send and mark, so the read statement is not held
-	 * open across writes. */
-	struct item {
-		char id[IDS_MAX];
-		enum notify_channel ch;
-		char *recipient, *tmpl, *payload;
-	} *items = calloc((size_t)(max > 0 ? max : 1), sizeof *items);
-	int count = 0;
-	bool row;
-	while (items && count < max && (e = db_step(sel, &row)) == ERR_OK && row) {
-		struct item *it = &items[count++];
-		snprintf(it->id, sizeof it->id, "%s", db_column_text(sel, 0));
-		it->ch = strcmp(db_column_text(sel, 1), "sms") == 0 ? NOTIFY_SMS : NOTIFY_EMAIL;
-		it->recipient = strdup(db_column_text(sel, 2));
-		it->tmpl = strdup(db_column_text(sel, 3));
-		it->payload = strdup(db_column_text(sel, 4));
+	db_bind_int64(st, 1, c->now);
+	db_bind_text(st, 2, procid_self());
+	db_bind_int64(st, 3, c->now - NOTIFY_CLAIM_TIMEOUT_S);
+	db_bind_int64(st, 4, c->max);
+	bool row = false;
+	while (c->count < c->max && (e = db_step(st, &row)) == ERR_OK && row) {
+		struct claimed *it = &c->items[c->count++];
+		memset(it, 0, sizeof *it);
+		snprintf(it->id, sizeof it->id, "%s", db_column_text(st, 0));
+		it->ch = strcmp(db_column_text(st, 1), "sms") == 0 ? NOTIFY_SMS : NOTIFY_EMAIL;
+		it->recipient = strdup(db_column_text(st, 2));
+		it->tmpl = strdup(db_column_text(st, 3));
+		it->payload = strdup(db_column_text(st, 4));
+		it->attempts = db_column_int64(st, 5);
+		if (!it->recipient || !it->tmpl || !it->payload)
+			e = ERR_NOMEM;
+		if (e != ERR_OK)
+			break;
 	}
-	db_done(sel);
-	for (int i = 0; i < count; i++) {
-		struct item *it = &items[i];
-		if (e == ERR_OK && it->recipient && it->tmpl && it->payload) {
-			enum err se = sender->send(sender->ctx, it->ch, it->recipient, it->tmpl, it->payload);
-			if (db_prepare(db, "UPDATE notifications SET status = ?2, sent_at = ?3 WHERE id = ?1 AND status = 'queued'", &upd) == ERR_OK) {
-				db_bind_text(upd, 1, it->id);
-				db_bind_text(upd, 2, se == ERR_OK ? "sent" : "failed");
-				db_bind_int64(upd, 3, clock_now());
-				e = db_step_done(upd);
-				db_done(upd);
-			}
-			if (se == ERR_OK)
-				n++;
+	db_done(st);
+	return e;
+}
+
+int64_t notify_retry_delay(int64_t attempts)
+{
+	int64_t d = NOTIFY_RETRY_BASE_S;
+	for (int64_t i = 1; i < attempts && d < 86400; i++)
+		d *= 2;
+	return d < 86400 ? d : 86400;
+}
+
+static enum err record_tx(struct db *db, void *arg)
+{
+	struct deliver_ctx *c = arg;
+	enum err e = ERR_OK;
+	for (int i = 0; e == ERR_OK && i < c->count; i++) {
+		const struct claimed *it = &c->items[i];
+		bool ok = it->result == ERR_OK, last = it->attempts >= NOTIFY_MAX_ATTEMPTS;
+		struct db_stmt *st = NULL;
+		/* Only while the claim is still ours: one that timed out and was
+		 * taken by another process is that process's to record. */
+		e = db_prepare(db,
+			       "UPDATE notifications SET status = ?2, sent_at = ?3, next_attempt_at = ?4,"
+			       " last_error = ?5, claimed_at = NULL, claimed_by = NULL"
+			       " WHERE id = ?1 AND status = 'sending' AND claimed_by = ?6",
+			       &st);
+		if (e != ERR_OK)
+			break;
+		db_bind_text(st, 1, it->id);
+		db_bind_text(st, 2, ok ? "sent" : last ? "failed" : "queued");
+		if (ok)
+			db_bind_int64(st, 3, c->now);
+		else
+			db_bind_null(st, 3);
+		if (!ok && !last)
+			db_bind_int64(st, 4, c->now + notify_retry_delay(it->attempts));
+		else
+			db_bind_null(st, 4);
+		db_bind_text(st, 5, ok ? NULL : err_code(it->result));
+		db_bind_text(st, 6, procid_self());
+		e = db_step_done(st);
+		db_done(st);
+	}
+	return e;
+}
+
+enum err notify_deliver(struct db *db, const struct notify_sender *sender, int max, int *sent)
+{
+	struct deliver_ctx c = {.max = max > 0 ? max : 1, .now = clock_now()};
+	int n = 0;
+	if (sent)
+		*sent = 0;
+	c.items = calloc((size_t)c.max, sizeof *c.items);
+	if (!c.items)
+		return ERR_NOMEM;
+	enum err e = db_transaction(db, claim_tx, &c);
+	for (int i = 0; e == ERR_OK && i < c.count; i++) {
+		struct claimed *it = &c.items[i];
+		it->result = sender->send(sender->ctx, it->ch, it->recipient, it->tmpl, it->payload);
+		if (it->result == ERR_OK) {
+			n++;
+		} else {
+			char q[256];
+			log_warn("notify.send_failed", "id=%s template=%s recipient=%s attempts=%lld error=%s",
+				 it->id, it->tmpl, log_quote(it->recipient, q, sizeof q),
+				 (long long)it->attempts, err_code(it->result));
 		}
-		free(it->recipient);
-		free(it->tmpl);
-		free(it->payload);
 	}
-	free(items);
+	if (e == ERR_OK && c.count > 0) {
+		c.now = clock_now();
+		e = db_transaction(db, record_tx, &c);
+	}
+	free_claimed(&c);
+	free(c.items);
 	if (sent)
 		*sent = n;
 	return e;
 }
+
+/* The delivery thread. */
+static struct ticker delivery = TICKER_INIT;
+static const struct notify_sender *delivery_sender;
+
+static void delivery_job(void *arg)
+{
+	(void)arg;
+	struct db *db = db_thread();
+	/* Drain what is due, a bounded number of batches per tick. */
+	for (int round = 0; db && round < 20; round++) {
+		int sent = 0;
+		if (notify_deliver(db, delivery_sender, NOTIFY_DELIVER_BATCH, &sent) != ERR_OK)
+			break;
+		if (sent < NOTIFY_DELIVER_BATCH)
+			break;
+	}
+}
+
+enum err notify_delivery_start(int64_t interval_ms, const struct notify_sender *sender)
+{
+	if (interval_ms <= 0)
+		return ERR_OK;
+	delivery_sender = sender ? sender : notify_log_sender();
+	return ticker_start(&delivery, interval_ms, delivery_job, NULL);
+}
+
+void notify_delivery_stop(void) { ticker_stop(&delivery); }
 
 static json_t *row_json(struct db_stmt *st, bool with_payload)
 {
@@ -132,6 +257,12 @@ static json_t *row_json(struct db_stmt *st, bool with_payload)
 			      clock_format(db_column_int64(st, 6), c, sizeof c), "sent_at",
 			      db_column_is_null(st, 7) ? NULL
 						       : clock_format(db_column_int64(st, 7), s, sizeof s));
+	if (o) {
+		/* How delivery went: sends tried, and the last failure's code. */
+		json_object_set_new(o, "attempts", json_integer(db_column_int64(st, 9)));
+		json_object_set_new(o, "last_error", db_column_is_null(st, 10) ? json_null()
+										: json_string(db_column_text(st, 10)));
+	}
 	if (o && with_payload) {
 		json_t *p = json_loads(db_column_text(st, 8), 0, NULL);
 		json_object_set_new(o, "payload", p ? p : json_object());
@@ -139,7 +270,8 @@ static json_t *row_json(struct db_stmt *st, bool with_payload)
 	return o;
 }
 
-#define NOTIFY_COLUMNS "id, account_id, channel, recipient, template, status, created_at, sent_at, payload"
+#define NOTIFY_COLUMNS \
+	"id, account_id, channel, recipient, template, status, created_at, sent_at, payload, attempts, last_error"
 
 enum err notify_list_to(struct db *db, const char *recipient, int64_t limit,
 			const char *starting_after, json_t **out, bool *has_more)

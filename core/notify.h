@@ -64,8 +64,32 @@ struct notify_sender {
  * at debug level (it may hold codes and links). */
 const struct notify_sender *notify_log_sender(void);
 
-/* Deliver up to `max` queued notifications with `sender`; *sent (may be
- * NULL) gets how many went out. */
+/* Delivery.  notify_deliver claims up to `max` notifications that are due
+ * (queued, and past their next attempt; or claimed by a process more than
+ * NOTIFY_CLAIM_TIMEOUT_S ago) in one transaction, sends them with `sender`
+ * outside any transaction, then records each outcome in another: `sent`;
+ * after a failure queued again NOTIFY_RETRY_BASE_S later, doubling with
+ * each attempt (notify_retry_delay), or `failed` after NOTIFY_MAX_ATTEMPTS
+ * with the error's code in last_error.  Several processes may deliver at
+ * once: a row is claimed by one at a time.  Delivery is at least once (a
+ * process that dies between a send and its record leaves a claim that is
+ * sent again after the timeout).  *sent (may be NULL) gets how many went
+ * out. */
+#define NOTIFY_MAX_ATTEMPTS 5
+#define NOTIFY_RETRY_BASE_S 30
+#define NOTIFY_CLAIM_TIMEOUT_S 300
+#define NOTIFY_DELIVER_BATCH 100
 enum err notify_deliver(struct db *db, const struct notify_sender *sender, int max, int *sent);
+
+/* Seconds before the attempt after `attempts` failed ones: 30, 60, 120...
+ * at most a day. */
+int64_t notify_retry_delay(int64_t attempts);
+
+/* hearthd's delivery thread: every `interval_ms` it delivers what is due
+ * with `sender` (NULL: the log sender), up to 20 batches of
+ * NOTIFY_DELIVER_BATCH a tick.  interval_ms <= 0 starts nothing (another
+ * process delivers).  ERR_INTERNAL when the thread cannot start. */
+enum err notify_delivery_start(int64_t interval_ms, const struct notify_sender *sender);
+void notify_delivery_stop(void);
 
 #endif

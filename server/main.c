@@ -24,6 +24,7 @@
 #include "core/events.h"
 #include "core/log.h"
 #include "core/migrate.h"
+#include "core/notify.h"
 #include "households/households.h"
 #include "server/server.h"
 
@@ -200,9 +201,13 @@ int main(int argc, char **argv)
 		fprintf(stderr, "hearthd: cannot start the events retention thread\n");
 		goto out_scheduler;
 	}
+	if (notify_delivery_start(cfg.notify_interval_ms, NULL) != ERR_OK) {
+		fprintf(stderr, "hearthd: cannot start the notification delivery thread\n");
+		goto out_events;
+	}
 	if (server_start(&cfg, &srv, &port) != ERR_OK) {
 		fprintf(stderr, "hearthd: cannot listen on %s\n", cfg.listen);
-		goto out_events;
+		goto out_notify;
 	}
 	if (cfg.port_file[0] && write_port_file(cfg.port_file, port) != 0) {
 		fprintf(stderr, "hearthd: cannot write %s: %s\n", cfg.port_file, strerror(errno));
@@ -215,6 +220,8 @@ int main(int argc, char **argv)
 	rc = 0;
 out_server:
 	server_shutdown(srv, drain_ms);
+out_notify:
+	notify_delivery_stop();
 out_events:
 	events_retention_stop();
 out_scheduler:

@@ -10,6 +10,7 @@
  */
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "tests/api/harness.h"
 
@@ -198,6 +199,16 @@ START_TEST(signup_creates_account_owner_profile_and_signs_in)
 			       " AND recipient = 'New.Member@Example.COM'", id), 1);
 	ck_assert_int_eq(count("SELECT count(*) FROM events WHERE subject = ?1 AND type = 'account.created'", id), 1);
 	ck_assert_int_eq(count("SELECT count(*) FROM sessions WHERE account_id = ?1", id), 1);
+	/* hearthd's delivery thread sends it (the default sender writes it to
+	 * the log) within a few of its 1 s ticks. */
+	int64_t sent = 0;
+	for (int tries = 0; tries < 200 && sent == 0; tries++) {
+		sent = count("SELECT count(*) FROM notifications WHERE account_id = ?1 AND template = 'welcome'"
+			     " AND status = 'sent' AND attempts = 1 AND sent_at IS NOT NULL", id);
+		if (sent == 0)
+			usleep(50000);
+	}
+	ck_assert_int_eq(sent, 1);
 	/* The password is stored as Argon2id only. */
 	char hash[256];
 	db_text(&srv, "SELECT password_hash FROM accounts WHERE id = ?1", id, hash, sizeof hash);
