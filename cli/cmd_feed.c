@@ -14,16 +14,22 @@
 
 static const char *const to_valued[] = {"--to", "--limit", NULL};
 
+/* A notification: when it was queued, how delivery went (sends tried, the
+ * last failure's code) and whose it is. */
 static void add_notification_row(struct ctl_table *t, const json_t *n)
 {
-	const char *row[6] = {ctl_str(n, "id"), ctl_str(n, "created_at"), ctl_str(n, "template"),
-			      ctl_str(n, "channel"), ctl_str(n, "status"), ctl_str(n, "account_id")};
+	char tries[24];
+	snprintf(tries, sizeof tries, "%lld", (long long)json_integer_value(json_object_get(n, "attempts")));
+	const char *row[8] = {ctl_str(n, "id"),	    ctl_str(n, "created_at"), ctl_str(n, "template"),
+			      ctl_str(n, "channel"), ctl_str(n, "status"),     tries,
+			      ctl_str(n, "last_error"), ctl_str(n, "account_id")};
 	ctl_table_row(t, row);
 }
 
 int cmd_notifications_list(struct ctl *ctl, int argc, char **argv)
 {
-	static const char *const titles[] = {"ID", "SENT", "TEMPLATE", "CHANNEL", "STATUS", "ACCOUNT"};
+	static const char *const titles[] = {"ID",	"QUEUED", "TEMPLATE",	"CHANNEL",
+					     "STATUS", "TRIES",	 "LAST ERROR", "ACCOUNT"};
 	char path[800];
 	json_t *res = NULL;
 	if (!ctl_check_args(argc, argv, to_valued, NULL, 0, 0, NULL))
@@ -45,7 +51,7 @@ int cmd_notifications_list(struct ctl *ctl, int argc, char **argv)
 	if (ctl->json)
 		ctl_print_json(res);
 	else
-		ctl_print_rows(ctl, json_object_get(res, "data"), 6, titles, add_notification_row);
+		ctl_print_rows(ctl, json_object_get(res, "data"), 8, titles, add_notification_row);
 	json_decref(res);
 	return CTL_OK;
 }

@@ -360,6 +360,10 @@ START_TEST(notifications_events_and_export)
 	struct run r = CTL(agent_cfg, NULL, "notifications", "list", "--to", member_email);
 	assert_rc(&r, 0);
 	ck_assert_ptr_nonnull(strstr(r.out, "welcome"));
+	/* Staff see how delivery went. */
+	ck_assert_ptr_nonnull(strstr(r.out, "STATUS"));
+	ck_assert_ptr_nonnull(strstr(r.out, "TRIES"));
+	ck_assert_ptr_nonnull(strstr(r.out, "LAST ERROR"));
 	run_free(&r);
 	r = CTL(agent_cfg, NULL, "notifications", "list", "--to", member_email, "--json");
 	assert_rc(&r, 0);
