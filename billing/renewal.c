@@ -669,6 +669,26 @@ static enum err walk_list(struct run_ctx *c, enum list l, int64_t until, int64_t
 	}
 }
 
+/* How many subscriptions the three lists hold due by `until` (the hold list
+ * by until less the hold period): what a run's first round counts. */
+static enum err due_total(struct db *db, int64_t until, int64_t *due)
+{
+	struct bill_dunning_settings ds;
+	bill_dunning_current(&ds);
+	const int64_t bounds[L_COUNT] = {until, until, until - ds.hold_s};
+	*due = 0;
+	for (int l = 0; l < L_COUNT; l++) {
+		int64_t n = 0;
+		enum err e = count_due(db, (enum list)l, bounds[l], &n);
+		if (e != ERR_OK)
+			return e;
+		*due += n;
+	}
+	return ERR_OK;
+}
+
+enum err bill_run_due_count(struct db *db, int64_t until, int64_t *due) { return due_total(db, until, due); }
+
 /* Rounds of the three lists until nothing is due, or a round moved nothing
  * on (what is left failed with errors, which leave it due).  A step can make
  * another list's work due (a renewal fails: its first retry is due by
@@ -682,13 +702,9 @@ static enum err run_rounds(struct run_ctx *c)
 	const int64_t bounds[L_COUNT] = {until, until, until - ds.hold_s};
 	for (;;) {
 		int64_t due = 0, steps = 0, errors_before = c->stats.errors;
-		for (int l = 0; l < L_COUNT; l++) {
-			int64_t n = 0;
-			enum err e = count_due(c->db, (enum list)l, bounds[l], &n);
-			if (e != ERR_OK)
-				return e;
-			due += n;
-		}
+		enum err de = due_total(c->db, until, &due);
+		if (de != ERR_OK)
+			return de;
 		due -= (int64_t)c->nerrored; /* those wait for the next run */
 		if (due <= 0)
 			return ERR_OK;

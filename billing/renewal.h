@@ -169,6 +169,11 @@ struct bill_run_options {
  */
 enum err bill_run(struct db *db, const struct bill_run_options *o, struct bill_run_stats *out);
 
+/* How many subscriptions a run up to `until` would find due now (renewals,
+ * payment retries, holds that end): 0 means a run would do nothing, so the
+ * scheduler does not start one (and records no empty run). */
+enum err bill_run_due_count(struct db *db, int64_t until, int64_t *due);
+
 /* Record a run to be executed later by the scheduler thread (a staff
  * request): status queued, started_by = actor->id, audited through
  * `actor` in the same transaction.  `until` 0 means "now" when it starts. */

@@ -79,7 +79,13 @@ static void *billing_thread(void *arg)
 					break;
 				}
 			}
-			if (scheduled && interval_s > 0) {
+			/* A scheduled run starts only when something is due: every run
+			 * is a row staff page through (hearthctl billing runs) and two
+			 * events, and one every few minutes that found nothing would
+			 * bury the ones that did. */
+			int64_t due = 0;
+			if (scheduled && interval_s > 0 && bill_run_due_count(db, clock_now(), &due) == ERR_OK &&
+			    due > 0) {
 				struct bill_run_options o = {.started_by = "scheduler", .batch_size = batch,
 							     .should_stop = should_stop};
 				struct bill_run_stats s;

@@ -368,12 +368,20 @@ START_TEST(a_late_run_catches_up_each_period)
 {
 	char acc[IDS_MAX];
 	struct bill_subscription sub = {0};
+	int64_t due = -1;
 	subscribed("JP", "standard", acc, &sub);
+	/* The scheduler's question: nothing before the period end, one at it. */
+	assert_err(bill_run_due_count(db, sub.current_period_end - 1, &due), ERR_OK);
+	ck_assert_int_eq(due, 0);
+	assert_err(bill_run_due_count(db, sub.current_period_end, &due), ERR_OK);
+	ck_assert_int_eq(due, 1);
 	struct bill_run_stats s = run_at(bill_add_months(T0, 3) + 3600);
 	ck_assert_int_eq(s.renewed, 3);
 	ck_assert_int_eq(cycle_invoices(sub.id), 3);
 	ck_assert_int_eq(sub_of(acc).period_index, 3);
 	/* Nothing more is due. */
+	assert_err(bill_run_due_count(db, clock_now(), &due), ERR_OK);
+	ck_assert_int_eq(due, 0);
 	s = run_at(clock_now());
 	ck_assert_int_eq(s.processed, 0);
 }
@@ -486,6 +494,12 @@ START_TEST(declines_follow_the_retry_schedule_to_on_hold_and_back)
 	const int64_t due = sub.current_period_end;
 	struct bill_run_stats s = run_at(due);
 	ck_assert_int_eq(s.failed, 1);
+	/* The retry is due a day later: the scheduler sees it then, not before. */
+	int64_t waiting = -1;
+	assert_err(bill_run_due_count(db, due + 1 * DAY - 1, &waiting), ERR_OK);
+	ck_assert_int_eq(waiting, 0);
+	assert_err(bill_run_due_count(db, due + 1 * DAY, &waiting), ERR_OK);
+	ck_assert_int_eq(waiting, 1);
 	struct bill_subscription now = sub_of(acc);
 	ck_assert_int_eq(now.state, BILL_PAST_DUE);
 	ck_assert_int_eq(now.current_period_start, due); /* the period moved on; it is owed */
