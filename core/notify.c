@@ -397,7 +397,11 @@ enum err notify_account_json(struct db *db, const char *account_id, json_t **out
 enum err notify_redact_account(struct db *db, const char *account_id, int64_t *count)
 {
 	struct db_stmt *st = NULL;
-	enum err e = db_prepare(db, "UPDATE notifications SET recipient = '', payload = '{}'"
+	/* What was not sent yet never will be: there is nobody to send it to. */
+	enum err e = db_prepare(db, "UPDATE notifications SET recipient = '', payload = '{}',"
+				    " status = CASE WHEN status IN ('queued', 'sending') THEN 'failed' ELSE status END,"
+				    " last_error = CASE WHEN status IN ('queued', 'sending') THEN 'account_erased'"
+				    " ELSE last_error END, next_attempt_at = NULL, claimed_at = NULL, claimed_by = NULL"
 				    " WHERE account_id = ?1",
 				&st);
 	if (e != ERR_OK)

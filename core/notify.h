@@ -49,8 +49,9 @@ enum err notify_account_json(struct db *db, const char *account_id, json_t **out
 
 /* Erase the recipient and payload of every notification of `account_id`
  * (the rows stay, with recipient '' and payload {}), so the member's address
- * and what was sent to it are gone.  *count (may be NULL) gets how many.
- * Runs inside the caller's transaction. */
+ * and what was sent to it are gone; those not sent yet are `failed` with
+ * last_error `account_erased` and never go out.  *count (may be NULL) gets
+ * how many.  Runs inside the caller's transaction. */
 enum err notify_redact_account(struct db *db, const char *account_id, int64_t *count);
 
 struct notify_sender {

@@ -171,6 +171,34 @@ START_TEST(a_stale_claim_is_taken_over_and_a_live_one_is_not)
 }
 END_TEST
 
+START_TEST(an_erased_accounts_unsent_notifications_never_go_out)
+{
+	char sent_id[IDS_MAX], queued_id[IDS_MAX], other[IDS_MAX];
+	ck_assert_int_eq(notify_queue(u.db, "acc_gone", NOTIFY_EMAIL, "gone@example.com", "welcome", NULL, sent_id),
+			 ERR_OK);
+	int sent = -1;
+	ck_assert_int_eq(notify_deliver(u.db, &sender, 10, &sent), ERR_OK);
+	ck_assert_int_eq(sent, 1);
+	ck_assert_int_eq(notify_queue(u.db, "acc_gone", NOTIFY_EMAIL, "gone@example.com", "password_reset",
+				      json_pack("{s:s}", "reset_token", "secret"), queued_id),
+			 ERR_OK);
+	ck_assert_int_eq(notify_queue(u.db, "acc_kept", NOTIFY_EMAIL, "kept@example.com", "welcome", NULL, other),
+			 ERR_OK);
+	int64_t n = 0;
+	ck_assert_int_eq(notify_redact_account(u.db, "acc_gone", &n), ERR_OK);
+	ck_assert_int_eq(n, 2);
+	ck_assert_int_eq(q("SELECT COUNT(*) FROM notifications WHERE id = ?1 AND status = 'sent' AND recipient = ''"
+			   " AND last_error IS NULL", sent_id), 1);
+	ck_assert_int_eq(q("SELECT COUNT(*) FROM notifications WHERE id = ?1 AND status = 'failed' AND recipient = ''"
+			   " AND payload = '{}' AND last_error = 'account_erased'", queued_id), 1);
+	/* Delivery sends only the other member's. */
+	ck_assert_int_eq(notify_deliver(u.db, &sender, 10, &sent), ERR_OK);
+	ck_assert_int_eq(sent, 1);
+	ck_assert_int_eq(fk.calls, 2);
+	ck_assert_str_eq(fk.seen[1], "kept@example.com");
+}
+END_TEST
+
 /* Two deliverers on two connections at once: every row goes out exactly once. */
 struct racer {
 	const char *path;
@@ -226,6 +254,7 @@ static Suite *notify_suite(void)
 	tcase_add_test(tc, a_failed_send_is_retried_later_then_given_up);
 	tcase_add_test(tc, retry_delays_double_up_to_a_day);
 	tcase_add_test(tc, a_stale_claim_is_taken_over_and_a_live_one_is_not);
+	tcase_add_test(tc, an_erased_accounts_unsent_notifications_never_go_out);
 	tcase_add_test(tc, two_deliverers_never_send_a_row_twice);
 	suite_add_tcase(s, tc);
 	return s;
