@@ -105,24 +105,45 @@ static void free_claimed(struct deliver_ctx *c)
 	c->count = 0;
 }
 
+/* What a deliverer may claim at ?1 (now): queued rows whose next attempt
+ * came, and claims made at or before ?2 (now less the claim timeout). */
+#define DUE_WHERE                                                                              \
+	"status IN ('queued', 'sending') AND ((status = 'queued'"                              \
+	" AND (next_attempt_at IS NULL OR next_attempt_at <= ?1))"                             \
+	" OR (status = 'sending' AND claimed_at <= ?2))"
+
+/* Whether anything is due: a read, so that a tick with nothing to send
+ * (nearly every tick) never takes the write lock the request writers use. */
+static enum err anything_due(struct db *db, int64_t now, bool *due)
+{
+	struct db_stmt *st = NULL;
+	enum err e = db_prepare(db, "SELECT 1 FROM notifications WHERE " DUE_WHERE " LIMIT 1", &st);
+	if (e != ERR_OK)
+		return e;
+	db_bind_int64(st, 1, now);
+	db_bind_int64(st, 2, now - NOTIFY_CLAIM_TIMEOUT_S);
+	e = db_step_row(st);
+	db_done(st);
+	*due = e == ERR_OK;
+	return e == ERR_NOT_FOUND ? ERR_OK : e;
+}
+
 static enum err claim_tx(struct db *db, void *arg)
 {
 	struct deliver_ctx *c = arg;
 	struct db_stmt *st = NULL;
 	free_claimed(c); /* a rerun after busy starts over */
 	enum err e = db_prepare(db,
-				"UPDATE notifications SET status = 'sending', claimed_at = ?1, claimed_by = ?2,"
+				"UPDATE notifications SET status = 'sending', claimed_at = ?1, claimed_by = ?3,"
 				" attempts = attempts + 1 WHERE id IN (SELECT id FROM notifications"
-				" WHERE status IN ('queued', 'sending') AND ((status = 'queued'"
-				" AND (next_attempt_at IS NULL OR next_attempt_at <= ?1))"
-				" OR (status = 'sending' AND claimed_at <= ?3)) ORDER BY created_at, id LIMIT ?4)"
+				" WHERE " DUE_WHERE " ORDER BY created_at, id LIMIT ?4)"
 				" RETURNING id, channel, recipient, template, payload, attempts",
 				&st);
 	if (e != ERR_OK)
 		return e;
 	db_bind_int64(st, 1, c->now);
-	db_bind_text(st, 2, procid_self());
-	db_bind_int64(st, 3, c->now - NOTIFY_CLAIM_TIMEOUT_S);
+	db_bind_int64(st, 2, c->now - NOTIFY_CLAIM_TIMEOUT_S);
+	db_bind_text(st, 3, procid_self());
 	db_bind_int64(st, 4, c->max);
 	bool row = false;
 	while (c->count < c->max && (e = db_step(st, &row)) == ERR_OK && row) {
@@ -195,7 +216,10 @@ enum err notify_deliver(struct db *db, const struct notify_sender *sender, int m
 	c.items = calloc((size_t)c.max, sizeof *c.items);
 	if (!c.items)
 		return ERR_NOMEM;
-	enum err e = db_transaction(db, claim_tx, &c);
+	bool due = false;
+	enum err e = anything_due(db, c.now, &due);
+	if (e == ERR_OK && due)
+		e = db_transaction(db, claim_tx, &c);
 	for (int i = 0; e == ERR_OK && i < c.count; i++) {
 		struct claimed *it = &c.items[i];
 		it->result = sender->send(sender->ctx, it->ch, it->recipient, it->tmpl, it->payload);
